@@ -1,0 +1,88 @@
+// Package http is the REST adapter: the gin router, DTOs, JWT middleware and
+// the one error→status mapper.
+package http
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-contrib/cors"
+	"github.com/gin-gonic/gin"
+
+	"github.com/evpower/evpush/app"
+	"github.com/evpower/evpush/domain"
+	"github.com/evpower/evpush/ports"
+)
+
+// Notifications is what the handlers need from the app layer.
+type Notifications interface {
+	PublicKey() string
+	Subscribe(ctx context.Context, caller domain.Principal, in domain.SubscriptionInput) (app.SubscribeResult, error)
+	Unsubscribe(ctx context.Context, caller domain.Principal, endpoint string) (bool, error)
+	SendTest(ctx context.Context, caller domain.Principal) (app.TestReport, error)
+}
+
+// Config wires the router.
+type Config struct {
+	Notifications Notifications
+	Tokens        ports.TokenVerifier
+	// CORSOrigins lists origins allowed to call the API from another site;
+	// empty means same origin only ("*" allows any).
+	CORSOrigins []string
+	Logger      *slog.Logger
+}
+
+type server struct {
+	app    Notifications
+	tokens ports.TokenVerifier
+	log    *slog.Logger
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// NewHandler returns the service's HTTP handler.
+func NewHandler(cfg Config) http.Handler {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &server{app: cfg.Notifications, tokens: cfg.Tokens, log: log}
+
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(s.requestLog(), s.recover())
+	if len(cfg.CORSOrigins) > 0 {
+		r.Use(corsMiddleware(cfg.CORSOrigins))
+	}
+	r.NoRoute(s.handle(func(*gin.Context) error { return domain.ErrNotFound }))
+	r.NoMethod(func(c *gin.Context) {
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Detail: "Method not allowed"})
+	})
+
+	n := r.Group("/api/v1/notifications")
+	n.GET("/vapid-public-key", s.vapidPublicKey)
+	authed := n.Group("", s.authenticate(), s.limitBody())
+	authed.POST("/subscribe", s.handle(s.subscribe))
+	authed.POST("/unsubscribe", s.handle(s.unsubscribe))
+	authed.POST("/test", s.handle(s.sendTest))
+	return r
+}
+
+func corsMiddleware(origins []string) gin.HandlerFunc {
+	cfg := cors.Config{
+		AllowMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowHeaders: []string{"Authorization", "Content-Type", "X-Request-ID"},
+		MaxAge:       12 * time.Hour,
+	}
+	for _, o := range origins {
+		if o == "*" {
+			cfg.AllowAllOrigins = true
+		}
+	}
+	if !cfg.AllowAllOrigins {
+		cfg.AllowOrigins = origins
+	}
+	return cors.New(cfg)
+}

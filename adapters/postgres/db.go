@@ -1,0 +1,83 @@
+// Package postgres is the persistence adapter: gorm repositories for the
+// ports, row↔domain mapping, error translation and migrations.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/evpower/evpush/domain"
+)
+
+// Connect opens one pgx pool and a database/sql view of the same pool. gorm
+// and River's database/sql driver share the *sql.DB, so a gorm transaction
+// can carry a River insert; River's listener uses the pgx pool.
+func Connect(ctx context.Context, dsn string) (*pgxpool.Pool, *sql.DB, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("error parsing DATABASE_URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("error creating database pool: %w", err)
+	}
+	return pool, stdlib.OpenDBFromPool(pool), nil
+}
+
+// openGorm wraps an existing *sql.DB; gorm never opens connections of its own.
+func openGorm(db *sql.DB) (*gorm.DB, error) {
+	g, err := gorm.Open(postgres.New(postgres.Config{Conn: db}), &gorm.Config{
+		// Errors are returned and logged by the caller with context; gorm's
+		// own logger would print SQL with arguments (endpoints, keys).
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error opening gorm: %w", err)
+	}
+	return g, nil
+}
+
+// translate maps driver errors to domain error kinds at the adapter's edge.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, gorm.ErrRecordNotFound) || errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: %w", domain.ErrNotFound, err)
+	}
+	if isUnavailable(err) {
+		return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+	}
+	return err
+}
+
+// isUnavailable reports errors that mean "the database cannot be reached
+// now", as opposed to a bad query: the API answers those with 503.
+func isUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case len(pgErr.Code) == 5 && pgErr.Code[:2] == "08": // connection exception
+			return true
+		case pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // shutdown, crash, starting up
+			return true
+		}
+		return false
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) ||
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.DeadlineExceeded) ||
+		pgconn.SafeToRetry(err)
+}

@@ -1,0 +1,193 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/evpower/evpush/domain"
+	"github.com/evpower/evpush/ports"
+)
+
+// Store implements the ports that live in PostgreSQL.
+type Store struct {
+	db *gorm.DB
+}
+
+var (
+	_ ports.SubscriptionStore = (*Store)(nil)
+	_ ports.VAPIDKeyStore     = (*Store)(nil)
+)
+
+// NewStore returns a Store over db (see Connect).
+func NewStore(db *sql.DB) (*Store, error) {
+	g, err := openGorm(db)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: g}, nil
+}
+
+// subscriptionRow is the push_subscriptions row; keys are stored as
+// base64url text so an operator can read and copy them.
+type subscriptionRow struct {
+	ID            string `gorm:"primaryKey;default:gen_random_uuid()"`
+	UserID        string
+	UserType      string
+	Endpoint      string
+	P256dh        string
+	Auth          string
+	Locale        string
+	UserAgent     string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	LastSuccessAt *time.Time
+	FailureCount  int
+}
+
+func (subscriptionRow) TableName() string { return "push_subscriptions" }
+
+func (r subscriptionRow) toDomain() domain.Subscription {
+	// Keys were validated on the way in; a row that fails to decode was
+	// edited by hand and will be answered 4xx by the push service.
+	p256dh, _ := domain.DecodeBase64(r.P256dh)
+	auth, _ := domain.DecodeBase64(r.Auth)
+	return domain.Subscription{
+		ID:            r.ID,
+		UserID:        r.UserID,
+		UserType:      domain.UserType(r.UserType),
+		Endpoint:      r.Endpoint,
+		P256dh:        p256dh,
+		Auth:          auth,
+		Locale:        r.Locale,
+		UserAgent:     r.UserAgent,
+		CreatedAt:     r.CreatedAt,
+		UpdatedAt:     r.UpdatedAt,
+		LastSuccessAt: r.LastSuccessAt,
+		FailureCount:  r.FailureCount,
+	}
+}
+
+// upsertSQL updates a known endpoint in place, atomically, so two concurrent
+// subscribes of one device end in one row. xmax = 0 only for a fresh insert.
+const upsertSQL = `
+INSERT INTO push_subscriptions (user_id, user_type, endpoint, p256dh, auth, locale, user_agent)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (endpoint) DO UPDATE SET
+    user_id = EXCLUDED.user_id,
+    user_type = EXCLUDED.user_type,
+    p256dh = EXCLUDED.p256dh,
+    auth = EXCLUDED.auth,
+    locale = EXCLUDED.locale,
+    user_agent = EXCLUDED.user_agent,
+    updated_at = now(),
+    failure_count = 0
+RETURNING id, created_at, updated_at, last_success_at, failure_count, (xmax = 0) AS created`
+
+// Upsert implements ports.SubscriptionStore.
+func (s *Store) Upsert(ctx context.Context, sub domain.Subscription) (domain.Subscription, bool, error) {
+	var out struct {
+		ID            string
+		CreatedAt     time.Time
+		UpdatedAt     time.Time
+		LastSuccessAt *time.Time
+		FailureCount  int
+		Created       bool
+	}
+	err := s.db.WithContext(ctx).Raw(upsertSQL,
+		sub.UserID, string(sub.UserType), sub.Endpoint,
+		domain.EncodeBase64URL(sub.P256dh), domain.EncodeBase64URL(sub.Auth),
+		sub.Locale, sub.UserAgent,
+	).Scan(&out).Error
+	if err != nil {
+		return domain.Subscription{}, false, fmt.Errorf("error upserting subscription: %w", translate(err))
+	}
+	sub.ID = out.ID
+	sub.CreatedAt, sub.UpdatedAt = out.CreatedAt, out.UpdatedAt
+	sub.LastSuccessAt, sub.FailureCount = out.LastSuccessAt, out.FailureCount
+	return sub, out.Created, nil
+}
+
+// DeleteForUser implements ports.SubscriptionStore.
+func (s *Store) DeleteForUser(ctx context.Context, userID, endpoint string) error {
+	res := s.db.WithContext(ctx).
+		Where("endpoint = ? AND user_id = ?", endpoint, userID).
+		Delete(&subscriptionRow{})
+	if res.Error != nil {
+		return fmt.Errorf("error deleting subscription: %w", translate(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return domain.ErrNotFound
+	}
+	return nil
+}
+
+// ListByUser implements ports.SubscriptionStore.
+func (s *Store) ListByUser(ctx context.Context, userID string) ([]domain.Subscription, error) {
+	var rows []subscriptionRow
+	err := s.db.WithContext(ctx).Where("user_id = ?", userID).Order("created_at, id").Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("error listing subscriptions: %w", translate(err))
+	}
+	subs := make([]domain.Subscription, len(rows))
+	for i, r := range rows {
+		subs[i] = r.toDomain()
+	}
+	return subs, nil
+}
+
+// Get returns one subscription by ID, or domain.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (domain.Subscription, error) {
+	var row subscriptionRow
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+		return domain.Subscription{}, fmt.Errorf("error reading subscription: %w", translate(err))
+	}
+	return row.toDomain(), nil
+}
+
+// Delete implements ports.SubscriptionStore.
+func (s *Store) Delete(ctx context.Context, id, endpoint string) error {
+	err := s.db.WithContext(ctx).Where("id = ? AND endpoint = ?", id, endpoint).Delete(&subscriptionRow{}).Error
+	if err != nil {
+		return fmt.Errorf("error deleting subscription: %w", translate(err))
+	}
+	return nil
+}
+
+// RecordResult implements ports.SubscriptionStore.
+func (s *Store) RecordResult(ctx context.Context, id string, success bool, at time.Time) error {
+	updates := map[string]any{"failure_count": gorm.Expr("failure_count + 1")}
+	if success {
+		updates = map[string]any{"failure_count": 0, "last_success_at": at}
+	}
+	err := s.db.WithContext(ctx).Model(&subscriptionRow{}).Where("id = ?", id).UpdateColumns(updates).Error
+	if err != nil {
+		return fmt.Errorf("error recording delivery result: %w", translate(err))
+	}
+	return nil
+}
+
+// GetOrCreate implements ports.VAPIDKeyStore. The insert is a no-op when a
+// pair exists, and the row lock of a concurrent insert makes the loser wait
+// and then read the winner's pair.
+func (s *Store) GetOrCreate(ctx context.Context, candidate domain.VAPIDKeys) (domain.VAPIDKeys, error) {
+	db := s.db.WithContext(ctx)
+	err := db.Exec(`INSERT INTO vapid_keys (id, public_key, private_key) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		candidate.PublicKey, candidate.PrivateKey).Error
+	if err != nil {
+		return domain.VAPIDKeys{}, fmt.Errorf("error storing VAPID keys: %w", translate(err))
+	}
+	var row struct{ PublicKey, PrivateKey string }
+	if err := db.Raw(`SELECT public_key, private_key FROM vapid_keys WHERE id = 1`).Scan(&row).Error; err != nil {
+		return domain.VAPIDKeys{}, fmt.Errorf("error reading VAPID keys: %w", translate(err))
+	}
+	return domain.VAPIDKeys{PublicKey: row.PublicKey, PrivateKey: row.PrivateKey}, nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return translate(s.db.WithContext(ctx).Exec("SELECT 1").Error)
+}

@@ -1,0 +1,52 @@
+// Package app holds evpush's use cases. It depends on domain and ports only,
+// so every use case runs in unit tests against fakes of the ports.
+package app
+
+import (
+	"log/slog"
+
+	"github.com/evpower/evpush/domain"
+	"github.com/evpower/evpush/ports"
+)
+
+// Service runs the notification use cases.
+type Service struct {
+	subs      ports.SubscriptionStore
+	sender    ports.PushSender
+	clock     ports.Clock
+	policy    domain.EndpointPolicy
+	publicKey string
+	log       *slog.Logger
+}
+
+// Deps are what Service needs; every field is required but Clock and Logger.
+type Deps struct {
+	Subscriptions ports.SubscriptionStore
+	Sender        ports.PushSender
+	Clock         ports.Clock
+	Policy        domain.EndpointPolicy
+	// VAPIDPublicKey is the key browsers subscribe with (base64url).
+	VAPIDPublicKey string
+	Logger         *slog.Logger
+}
+
+// New returns a Service.
+func New(d Deps) *Service {
+	if d.Clock == nil {
+		d.Clock = ports.SystemClock{}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	return &Service{
+		subs:      d.Subscriptions,
+		sender:    d.Sender,
+		clock:     d.Clock,
+		policy:    d.Policy,
+		publicKey: d.VAPIDPublicKey,
+		log:       d.Logger,
+	}
+}
+
+// PublicKey returns the VAPID public key browsers pass to pushManager.subscribe.
+func (s *Service) PublicKey() string { return s.publicKey }

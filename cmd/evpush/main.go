@@ -1,0 +1,143 @@
+// Command evpush delivers Web Push notifications for EvPower.
+//
+//	evpush serve [-migrate=false]   run the API (migrates first by default)
+//	evpush migrate                  apply River's and evpush's migrations
+//	evpush vapid                    generate and print a VAPID key pair
+//	evpush token -user ID [-type client|owner] [-ttl 24h]
+//	                                mint a development JWT with JWT_SECRET
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/evpower/evpush/adapters/auth"
+	"github.com/evpower/evpush/adapters/postgres"
+	"github.com/evpower/evpush/cmd/evpush/wiring"
+	"github.com/evpower/evpush/domain"
+)
+
+const usage = `usage: evpush <command> [flags]
+
+commands:
+  serve     run the HTTP API (migrates first unless -migrate=false)
+  migrate   apply River's and evpush's database migrations
+  vapid     generate and print a VAPID key pair
+  token     mint a development JWT signed with JWT_SECRET
+
+Configuration comes from the environment; see README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "evpush:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, args)
+	case "migrate":
+		return migrate(ctx)
+	case "vapid":
+		return vapid(stdout)
+	case "token":
+		return token(args, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (try: evpush help)", cmd)
+}
+
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	doMigrate := fs.Bool("migrate", true, "apply migrations before serving")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := wiring.LoadConfig(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := wiring.NewLogger(cfg)
+	svc, err := wiring.New(ctx, cfg, log, wiring.Options{SkipMigrate: !*doMigrate})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("error listening on HTTP_ADDR: %w", err)
+	}
+	log.Info("evpush serving", "addr", ln.Addr().String())
+	return svc.Serve(ctx, ln)
+}
+
+func migrate(ctx context.Context) error {
+	cfg, err := wiring.LoadConfig(os.Getenv)
+	if err != nil {
+		return err
+	}
+	_, db, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := wiring.Migrate(ctx, db); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "evpush: migrations applied")
+	return nil
+}
+
+func vapid(stdout io.Writer) error {
+	k, err := domain.GenerateVAPIDKeys()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "VAPID_PUBLIC_KEY=%s\nVAPID_PRIVATE_KEY=%s\n", k.PublicKey, k.PrivateKey)
+	return nil
+}
+
+func token(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	user := fs.String("user", "", "user id (the sub claim); required")
+	userType := fs.String("type", "", `user_type claim: "client", "owner", or empty for none`)
+	ttl := fs.Duration("ttl", 24*time.Hour, "validity")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	secret := os.Getenv("JWT_SECRET")
+	switch {
+	case *user == "":
+		return errors.New("token: -user is required")
+	case *userType != "" && !domain.UserType(*userType).Valid():
+		return errors.New(`token: -type must be "client" or "owner"`)
+	case secret == "":
+		return errors.New("token: JWT_SECRET is not set")
+	}
+	t, err := auth.Mint([]byte(secret), *user, domain.UserType(*userType), *ttl, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, t)
+	return nil
+}

@@ -1,0 +1,216 @@
+// Package wiring loads the configuration and assembles the service from its
+// adapters. It lives beside main so the end-to-end tests in test/ can start
+// exactly what `evpush serve` starts.
+package wiring
+
+import (
+	"crypto"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evpower/evpush/adapters/auth"
+	"github.com/evpower/evpush/adapters/webpush"
+	"github.com/evpower/evpush/domain"
+)
+
+// Defaults for the environment variables (README, "Configuration").
+const (
+	DefaultDatabaseURL  = "postgres://postgres@127.0.0.1:5432/evpush?sslmode=disable"
+	DefaultHTTPAddr     = ":8080"
+	DefaultVAPIDSubject = "mailto:push@evpower.kg"
+	DefaultJWTLeeway    = 30 * time.Second
+	DefaultPushTimeout  = webpush.DefaultTimeout
+	DefaultLogLevel     = "info"
+	DefaultLogFormat    = "text"
+)
+
+// Config is every setting of the service, loaded and validated once.
+type Config struct {
+	DatabaseURL string
+	HTTPAddr    string
+
+	JWTSecret    []byte
+	JWTPublicKey crypto.PublicKey // from JWT_PUBLIC_KEY_FILE
+	JWTIssuer    string
+	JWTAudience  string
+	JWTLeeway    time.Duration
+
+	VAPIDSubject string
+	VAPIDKeys    domain.VAPIDKeys // zero: read from the database or generated once
+
+	PushPolicy  domain.EndpointPolicy
+	PushTimeout time.Duration
+
+	CORSOrigins []string
+
+	LogLevel  slog.Level
+	LogFormat string // "text" or "json"
+}
+
+// configError names the variable, so start-up fails with one clear line.
+func configError(name, msg string) error { return fmt.Errorf("config: %s: %s", name, msg) }
+
+// LoadConfig reads the configuration from getenv (os.Getenv in production).
+func LoadConfig(getenv func(string) string) (Config, error) {
+	env := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		DatabaseURL:  env("DATABASE_URL", DefaultDatabaseURL),
+		HTTPAddr:     env("HTTP_ADDR", DefaultHTTPAddr),
+		JWTSecret:    []byte(getenv("JWT_SECRET")),
+		JWTIssuer:    env("JWT_ISSUER", ""),
+		JWTAudience:  env("JWT_AUDIENCE", ""),
+		VAPIDSubject: env("VAPID_SUBJECT", DefaultVAPIDSubject),
+		VAPIDKeys: domain.VAPIDKeys{
+			PublicKey:  env("VAPID_PUBLIC_KEY", ""),
+			PrivateKey: env("VAPID_PRIVATE_KEY", ""),
+		},
+		LogFormat: env("LOG_FORMAT", DefaultLogFormat),
+	}
+	var errs []error
+	check := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		check(configError("DATABASE_URL", "must be a postgres:// URL"))
+	}
+	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
+		check(configError("HTTP_ADDR", "must be host:port or :port"))
+	}
+	var err error
+	c.JWTLeeway, err = durationEnv(env("JWT_LEEWAY", ""), DefaultJWTLeeway, 0, 5*time.Minute)
+	check(wrapName("JWT_LEEWAY", err))
+	c.PushTimeout, err = durationEnv(env("PUSH_TIMEOUT", ""), DefaultPushTimeout, time.Second, 2*time.Minute)
+	check(wrapName("PUSH_TIMEOUT", err))
+
+	if path := env("JWT_PUBLIC_KEY_FILE", ""); path != "" {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			check(configError("JWT_PUBLIC_KEY_FILE", "cannot read "+path))
+		} else if c.JWTPublicKey, err = auth.ParsePublicKeyPEM(pem); err != nil {
+			check(configError("JWT_PUBLIC_KEY_FILE", err.Error()))
+		}
+	}
+	if len(c.JWTSecret) == 0 && c.JWTPublicKey == nil {
+		check(configError("JWT_SECRET", "set it (HS256) or JWT_PUBLIC_KEY_FILE (RS256/ES256)"))
+	}
+
+	if !strings.HasPrefix(c.VAPIDSubject, "mailto:") && !strings.HasPrefix(c.VAPIDSubject, "https://") {
+		check(configError("VAPID_SUBJECT", `must start with "mailto:" or "https://"`))
+	} else if strings.HasPrefix(c.VAPIDSubject, "mailto:mailto:") || c.VAPIDSubject == "mailto:" || strings.ContainsAny(c.VAPIDSubject, " <>") {
+		check(configError("VAPID_SUBJECT", "must be one well-formed contact URI, e.g. mailto:ops@example.com"))
+	}
+	switch {
+	case c.VAPIDKeys == (domain.VAPIDKeys{}):
+	case c.VAPIDKeys.PublicKey == "" || c.VAPIDKeys.PrivateKey == "":
+		check(configError("VAPID_PUBLIC_KEY", "set both VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY, or neither"))
+	default:
+		if err := c.VAPIDKeys.Validate(); err != nil {
+			check(configError("VAPID_PRIVATE_KEY", err.Error()))
+		}
+	}
+
+	c.PushPolicy.AllowedHosts = domain.DefaultPushHosts
+	if v := env("PUSH_ALLOWED_HOSTS", ""); v != "" {
+		c.PushPolicy.AllowedHosts = splitList(v)
+		for _, p := range c.PushPolicy.AllowedHosts {
+			if !domain.ValidHostPattern(p) {
+				check(configError("PUSH_ALLOWED_HOSTS", fmt.Sprintf("%q is not a host or *.domain pattern", p)))
+			}
+		}
+	}
+	c.PushPolicy.AllowLoopback, err = boolEnv(env("PUSH_ALLOW_LOOPBACK", "false"))
+	check(wrapName("PUSH_ALLOW_LOOPBACK", err))
+
+	c.CORSOrigins = splitList(env("CORS_ALLOWED_ORIGINS", ""))
+	for _, o := range c.CORSOrigins {
+		if o != "*" && !validOrigin(o) {
+			check(configError("CORS_ALLOWED_ORIGINS", fmt.Sprintf("%q is not an origin like https://app.example.com", o)))
+		}
+	}
+
+	if err := c.LogLevel.UnmarshalText([]byte(env("LOG_LEVEL", DefaultLogLevel))); err != nil {
+		check(configError("LOG_LEVEL", "must be debug, info, warn or error"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		check(configError("LOG_FORMAT", `must be "text" or "json"`))
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+func wrapName(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return configError(name, err.Error())
+}
+
+func durationEnv(v string, def, lo, hi time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		if secs, err2 := strconv.Atoi(v); err2 == nil {
+			d, err = time.Duration(secs)*time.Second, nil
+		}
+	}
+	if err != nil {
+		return 0, errors.New("must be a duration like 30s")
+	}
+	if d < lo || d > hi {
+		return 0, fmt.Errorf("must be between %s and %s", lo, hi)
+	}
+	return d, nil
+}
+
+func boolEnv(v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, errors.New("must be true or false")
+	}
+	return b, nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" &&
+		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.User == nil
+}
+
+func splitHostPort(addr string) (string, string, error) {
+	i := strings.LastIndex(addr, ":")
+	if i < 0 {
+		return "", "", errors.New("missing port")
+	}
+	if _, err := strconv.ParseUint(addr[i+1:], 10, 16); err != nil {
+		return "", "", err
+	}
+	return addr[:i], addr[i+1:], nil
+}

@@ -1,0 +1,178 @@
+package wiring
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/evpower/evpush/adapters/auth"
+	httpadapter "github.com/evpower/evpush/adapters/http"
+	"github.com/evpower/evpush/adapters/postgres"
+	"github.com/evpower/evpush/adapters/queue"
+	"github.com/evpower/evpush/adapters/webpush"
+	"github.com/evpower/evpush/app"
+	"github.com/evpower/evpush/domain"
+)
+
+// NewLogger builds the process logger from the config.
+func NewLogger(cfg Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// Options are the command-line choices of `evpush serve`.
+type Options struct {
+	// SkipMigrate leaves the schema alone (an operator migrates separately).
+	SkipMigrate bool
+}
+
+// Service is one running evpush instance's parts.
+type Service struct {
+	Config  Config
+	Log     *slog.Logger
+	Pool    *pgxpool.Pool
+	DB      *sql.DB
+	Store   *postgres.Store
+	App     *app.Service
+	Handler http.Handler
+	Keys    domain.VAPIDKeys
+}
+
+// Migrate applies River's and evpush's migrations under one lock.
+func Migrate(ctx context.Context, db *sql.DB) error {
+	return postgres.Migrate(ctx, db, queue.Migrate)
+}
+
+// New connects, migrates (unless told not to), settles the VAPID keys and
+// assembles the HTTP handler. Close releases what it opened.
+func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Service, err error) {
+	s := &Service{Config: cfg, Log: log}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.Pool, s.DB, err = postgres.Connect(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	if err := s.DB.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("error connecting to the database (DATABASE_URL): %w", err)
+	}
+	if !opts.SkipMigrate {
+		if err := Migrate(ctx, s.DB); err != nil {
+			return nil, err
+		}
+	}
+	if s.Store, err = postgres.NewStore(s.DB); err != nil {
+		return nil, err
+	}
+	if s.Keys, err = vapidKeys(ctx, cfg, s.Store, log); err != nil {
+		return nil, err
+	}
+	verifier, err := auth.NewVerifier(auth.Config{
+		Secret: cfg.JWTSecret, PublicKey: cfg.JWTPublicKey,
+		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sender := webpush.NewSender(webpush.Config{Keys: s.Keys, Subject: cfg.VAPIDSubject, Timeout: cfg.PushTimeout})
+	s.App = app.New(app.Deps{
+		Subscriptions:  s.Store,
+		Sender:         sender,
+		Policy:         cfg.PushPolicy,
+		VAPIDPublicKey: s.Keys.PublicKey,
+		Logger:         log,
+	})
+	s.Handler = httpadapter.NewHandler(httpadapter.Config{
+		Notifications: s.App,
+		Tokens:        verifier,
+		CORSOrigins:   cfg.CORSOrigins,
+		Logger:        log,
+	})
+	return s, nil
+}
+
+// vapidKeys takes the configured pair, else the stored one, else generates a
+// pair and stores it: the first instance to store wins and all use its pair.
+func vapidKeys(ctx context.Context, cfg Config, store *postgres.Store, log *slog.Logger) (domain.VAPIDKeys, error) {
+	if cfg.VAPIDKeys != (domain.VAPIDKeys{}) {
+		return cfg.VAPIDKeys, nil
+	}
+	candidate, err := domain.GenerateVAPIDKeys()
+	if err != nil {
+		return domain.VAPIDKeys{}, fmt.Errorf("error generating VAPID keys: %w", err)
+	}
+	keys, err := store.GetOrCreate(ctx, candidate)
+	if err != nil {
+		return domain.VAPIDKeys{}, err
+	}
+	if err := keys.Validate(); err != nil {
+		return domain.VAPIDKeys{}, fmt.Errorf("stored VAPID keys (table vapid_keys) are unusable: %w", err)
+	}
+	if keys == candidate {
+		log.Info("generated a VAPID key pair and stored it in the database", "public_key", keys.PublicKey)
+	}
+	return keys, nil
+}
+
+// Close releases the database pool.
+func (s *Service) Close() {
+	if s.DB != nil {
+		_ = s.DB.Close()
+	}
+	if s.Pool != nil {
+		s.Pool.Close()
+	}
+}
+
+// HTTP server limits: slow clients cannot hold connections open forever.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 60 * time.Second // /test waits for push services
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 16 << 10
+	shutdownTimeout   = 25 * time.Second
+)
+
+// Serve answers HTTP on ln until ctx is cancelled, then drains in-flight
+// requests for up to shutdownTimeout.
+func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("error draining HTTP requests: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

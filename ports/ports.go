@@ -1,0 +1,62 @@
+// Package ports declares the interfaces the core (app) needs from the outside
+// world. The core owns them; adapters implement them.
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/evpower/evpush/domain"
+)
+
+// SubscriptionStore keeps push subscriptions. Methods return
+// domain.ErrUnavailable (wrapped) when the database cannot be reached.
+type SubscriptionStore interface {
+	// Upsert stores s, keyed by its endpoint. A known endpoint is updated in
+	// place (keys, owner, role, locale) and keeps its ID; created says which
+	// happened. The returned subscription carries the ID.
+	Upsert(ctx context.Context, s domain.Subscription) (stored domain.Subscription, created bool, err error)
+	// DeleteForUser removes the subscription with this endpoint if userID owns
+	// it; it returns domain.ErrNotFound otherwise (unknown and foreign alike).
+	DeleteForUser(ctx context.Context, userID, endpoint string) error
+	// ListByUser returns the user's subscriptions, oldest first.
+	ListByUser(ctx context.Context, userID string) ([]domain.Subscription, error)
+	// Delete removes a subscription by ID if it still has this endpoint (a
+	// re-subscribe in the meantime keeps its row); missing is not an error.
+	Delete(ctx context.Context, id, endpoint string) error
+	// RecordResult notes a delivery attempt: success resets the failure count
+	// and sets last_success_at, failure increments the count.
+	RecordResult(ctx context.Context, id string, success bool, at time.Time) error
+}
+
+// PushSender delivers one notification to one subscription now. It classifies
+// every answer into result.Outcome; err is non-nil when no acceptable answer
+// came back (network error, timeout, payload that cannot be encrypted), and
+// then result.Outcome is OutcomeTransient or OutcomeRejected.
+type PushSender interface {
+	Send(ctx context.Context, sub domain.Subscription, n domain.Notification) (result domain.PushResult, err error)
+}
+
+// VAPIDKeyStore persists the service's one VAPID key pair.
+type VAPIDKeyStore interface {
+	// GetOrCreate stores candidate if no key pair exists yet and returns the
+	// stored pair: with two instances starting together, both get the same.
+	GetOrCreate(ctx context.Context, candidate domain.VAPIDKeys) (domain.VAPIDKeys, error)
+}
+
+// TokenVerifier turns a bearer token into the caller. Errors unwrap to
+// domain.ErrUnauthenticated.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (domain.Principal, error)
+}
+
+// Clock is the time source, injected so tests control it.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }

@@ -1,0 +1,63 @@
+# evpush — `make help` lists the targets.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+
+BIN := bin/evpush
+
+# Development defaults, used by `make run` only. Never use them in production.
+DEV_JWT_SECRET := dev-only-jwt-secret-do-not-use-in-production
+DEV_DB_URL     := postgres://postgres@127.0.0.1:5432/evpush?sslmode=disable
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/evpush
+	go build -o $(BIN) ./cmd/evpush
+
+.PHONY: run
+run: build ## run the service on DATABASE_URL, else on a local PostgreSQL it sets up
+	@if [ -z "$$DATABASE_URL" ]; then bash .ci/ensure-postgres evpush; fi
+	@export DATABASE_URL="$${DATABASE_URL:-$(DEV_DB_URL)}" \
+	        JWT_SECRET="$${JWT_SECRET:-$(DEV_JWT_SECRET)}"; \
+	 echo "evpush: http://localhost$${HTTP_ADDR:-:8080}/api/v1/notifications/vapid-public-key"; \
+	 echo "evpush: dev token: $$(./$(BIN) token -user demo-user -type client)"; \
+	 exec ./$(BIN) serve
+
+.PHONY: test
+test: ## run every test (needs PostgreSQL; started if down)
+	@bash .ci/ensure-postgres
+	go test -race -count=1 ./...
+
+.PHONY: test/short
+test/short: ## unit tests only, no database
+	go test -short -count=1 ./...
+
+.PHONY: migrate
+migrate: build ## apply migrations to DATABASE_URL
+	./$(BIN) migrate
+
+.PHONY: vapid
+vapid: build ## print a fresh VAPID key pair
+	./$(BIN) vapid
+
+.PHONY: lint
+lint: ## go vet, and staticcheck when installed
+	go vet ./...
+	@if command -v staticcheck >/dev/null; then staticcheck ./...; fi
+
+.PHONY: fmt
+fmt: ## gofmt the tree
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: tidy
+tidy: ## go mod tidy
+	go mod tidy
+
+.PHONY: check
+check: ## formatting, vet and tests, as CI runs them
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(MAKE) lint test

@@ -1,0 +1,425 @@
+package auth_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/evpower/evpush/adapters/auth"
+	"github.com/evpower/evpush/domain"
+)
+
+var secret = []byte("test-secret-of-at-least-32-bytes!!")
+
+// Reasons the verifier gives; each kind of refusal has its own.
+const (
+	reasonMissing   = "missing bearer token"
+	reasonMalformed = "malformed token"
+	reasonExpired   = "token expired"
+	reasonNotYet    = "token not valid yet"
+	reasonNoExp     = "token has no exp claim"
+	reasonNoSub     = "token has no sub claim"
+	reasonSignature = "invalid token signature"
+	reasonAlg       = "signing algorithm not accepted"
+	reasonIssuer    = "wrong token issuer"
+	reasonAudience  = "wrong token audience"
+)
+
+// sign signs claims with method and key.
+func sign(tb testing.TB, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+	tb.Helper()
+	s, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	require.NoError(tb, err)
+	return s
+}
+
+// hs256 signs claims with the test secret.
+func hs256(tb testing.TB, claims jwt.MapClaims) string {
+	tb.Helper()
+	return sign(tb, jwt.SigningMethodHS256, secret, claims)
+}
+
+// validClaims is a token for user-1 valid for an hour, plus extra claims.
+func validClaims(extra jwt.MapClaims) jwt.MapClaims {
+	now := time.Now()
+	c := jwt.MapClaims{
+		"sub": "user-1",
+		"iat": now.Unix(),
+		"exp": now.Add(time.Hour).Unix(),
+	}
+	for k, v := range extra {
+		if v == nil {
+			delete(c, k)
+			continue
+		}
+		c[k] = v
+	}
+	return c
+}
+
+// unsigned builds an alg "none" token by hand.
+func unsigned(tb testing.TB, claims jwt.MapClaims) string {
+	tb.Helper()
+	enc := func(v any) string {
+		b, err := json.Marshal(v)
+		require.NoError(tb, err)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	return enc(map[string]string{"alg": "none", "typ": "JWT"}) + "." + enc(claims) + "."
+}
+
+func newVerifier(tb testing.TB, cfg auth.Config) *auth.Verifier {
+	tb.Helper()
+	v, err := auth.NewVerifier(cfg)
+	require.NoError(tb, err)
+	return v
+}
+
+// requireRefused checks that err is an *domain.AuthError with reason, unwrapping
+// to domain.ErrUnauthenticated.
+func requireRefused(tb testing.TB, err error, reason string) {
+	tb.Helper()
+	require.Error(tb, err)
+	require.ErrorIs(tb, err, domain.ErrUnauthenticated)
+	var aerr *domain.AuthError
+	require.True(tb, errors.As(err, &aerr), "want *domain.AuthError, got %T", err)
+	require.NotEmpty(tb, aerr.Reason)
+	if reason != "" {
+		require.Equal(tb, reason, aerr.Reason)
+	}
+}
+
+func pemPublicKey(tb testing.TB, pub crypto.PublicKey) []byte {
+	tb.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	require.NoError(tb, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+func rsaKey(tb testing.TB) *rsa.PrivateKey {
+	tb.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(tb, err)
+	return k
+}
+
+func ecKey(tb testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
+	tb.Helper()
+	k, err := ecdsa.GenerateKey(c, rand.Reader)
+	require.NoError(tb, err)
+	return k
+}
+
+func TestVerifyHS256Principal(t *testing.T) {
+	t.Parallel()
+	v := newVerifier(t, auth.Config{Secret: secret})
+	tests := []struct {
+		name  string
+		extra jwt.MapClaims
+		want  domain.Principal
+	}{
+		{"user_type", jwt.MapClaims{"user_type": "owner"}, domain.Principal{UserID: "user-1", UserType: domain.UserTypeOwner}},
+		{"role fallback", jwt.MapClaims{"role": "client"}, domain.Principal{UserID: "user-1", UserType: domain.UserTypeClient}},
+		{"user_type wins over role", jwt.MapClaims{"user_type": "client", "role": "owner"}, domain.Principal{UserID: "user-1", UserType: domain.UserTypeClient}},
+		{"no role", nil, domain.Principal{UserID: "user-1"}},
+		{"numeric-looking sub", jwt.MapClaims{"sub": "42"}, domain.Principal{UserID: "42"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := v.Verify(context.Background(), hs256(t, validClaims(tt.extra)))
+			require.NoError(t, err)
+			require.Equal(t, tt.want, p)
+		})
+	}
+}
+
+func TestVerifyRejects(t *testing.T) {
+	t.Parallel()
+	rsaPriv := rsaKey(t)
+	now := time.Now()
+	hsOnly := newVerifier(t, auth.Config{Secret: secret})
+	rsaOnly := newVerifier(t, auth.Config{PublicKey: &rsaPriv.PublicKey})
+	strict := newVerifier(t, auth.Config{Secret: secret, Issuer: "evpower-backend", Audience: "evpush"})
+
+	tests := []struct {
+		name   string
+		v      *auth.Verifier
+		token  string
+		reason string
+	}{
+		{"empty", hsOnly, "", reasonMissing},
+		{"one segment", hsOnly, "abc", reasonMalformed},
+		{"garbage segments", hsOnly, "a.b.c", reasonMalformed},
+		{"expired", hsOnly, hs256(t, validClaims(jwt.MapClaims{"exp": now.Add(-time.Minute).Unix()})), reasonExpired},
+		{"nbf in the future", hsOnly, hs256(t, validClaims(jwt.MapClaims{"nbf": now.Add(time.Hour).Unix()})), reasonNotYet},
+		{"missing exp", hsOnly, hs256(t, validClaims(jwt.MapClaims{"exp": nil})), reasonNoExp},
+		{"missing sub", hsOnly, hs256(t, validClaims(jwt.MapClaims{"sub": nil})), reasonNoSub},
+		{"empty sub", hsOnly, hs256(t, validClaims(jwt.MapClaims{"sub": ""})), reasonNoSub},
+		{"wrong secret", hsOnly, sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret!!!"), validClaims(nil)), reasonSignature},
+		{"tampered claims", hsOnly, tamper(t, hs256(t, validClaims(nil))), reasonSignature},
+		{"alg none", hsOnly, unsigned(t, validClaims(nil)), reasonAlg},
+		{"alg none, RSA configured", rsaOnly, unsigned(t, validClaims(nil)), reasonAlg},
+		{"HS384 not configured", hsOnly, sign(t, jwt.SigningMethodHS384, secret, validClaims(nil)), reasonAlg},
+		{"RS256 with only a secret", hsOnly, sign(t, jwt.SigningMethodRS256, rsaPriv, validClaims(nil)), reasonAlg},
+		{
+			"HS256 keyed with the RSA public PEM (alg confusion)", rsaOnly,
+			sign(t, jwt.SigningMethodHS256, pemPublicKey(t, &rsaPriv.PublicKey), validClaims(nil)), reasonAlg,
+		},
+		{"issuer mismatch", strict, hs256(t, validClaims(jwt.MapClaims{"iss": "someone-else", "aud": "evpush"})), reasonIssuer},
+		{"audience mismatch", strict, hs256(t, validClaims(jwt.MapClaims{"iss": "evpower-backend", "aud": "other"})), reasonAudience},
+		// The reason for a missing iss/aud is not pinned: see the report
+		// (it says "token has no exp claim").
+		{"issuer missing", strict, hs256(t, validClaims(jwt.MapClaims{"aud": "evpush"})), ""},
+		{"audience missing", strict, hs256(t, validClaims(jwt.MapClaims{"iss": "evpower-backend"})), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := tt.v.Verify(context.Background(), tt.token)
+			requireRefused(t, err, tt.reason)
+			require.Zero(t, p)
+		})
+	}
+
+	t.Run("issuer and audience match", func(t *testing.T) {
+		t.Parallel()
+		p, err := strict.Verify(context.Background(),
+			hs256(t, validClaims(jwt.MapClaims{"iss": "evpower-backend", "aud": []string{"x", "evpush"}})))
+		require.NoError(t, err)
+		require.Equal(t, "user-1", p.UserID)
+	})
+}
+
+// tamper changes the sub in the token's claims and keeps the old signature.
+func tamper(tb testing.TB, token string) string {
+	tb.Helper()
+	parts := strings.Split(token, ".")
+	require.Len(tb, parts, 3)
+	var c map[string]any
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(tb, err)
+	require.NoError(tb, json.Unmarshal(b, &c))
+	c["sub"] = "admin"
+	b, err = json.Marshal(c)
+	require.NoError(tb, err)
+	return parts[0] + "." + base64.RawURLEncoding.EncodeToString(b) + "." + parts[2]
+}
+
+func TestVerifyLeeway(t *testing.T) {
+	t.Parallel()
+	expired10s := jwt.MapClaims{"exp": time.Now().Add(-10 * time.Second).Unix()}
+	tests := []struct {
+		name   string
+		leeway time.Duration
+		ok     bool
+	}{
+		{"30s leeway accepts", 30 * time.Second, true},
+		{"no leeway refuses", 0, false},
+		{"5s leeway refuses", 5 * time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			v := newVerifier(t, auth.Config{Secret: secret, Leeway: tt.leeway})
+			p, err := v.Verify(context.Background(), hs256(t, validClaims(expired10s)))
+			if tt.ok {
+				require.NoError(t, err)
+				require.Equal(t, "user-1", p.UserID)
+				return
+			}
+			requireRefused(t, err, reasonExpired)
+		})
+	}
+}
+
+func TestVerifyPublicKeys(t *testing.T) {
+	t.Parallel()
+	rsaPriv := rsaKey(t)
+	ecPriv := ecKey(t, elliptic.P256())
+	otherEC := ecKey(t, elliptic.P256())
+	otherRSA := rsaKey(t)
+
+	tests := []struct {
+		name    string
+		pub     crypto.PublicKey
+		method  jwt.SigningMethod
+		signKey any
+		reason  string // "" means accepted
+	}{
+		{"RS256", &rsaPriv.PublicKey, jwt.SigningMethodRS256, rsaPriv, ""},
+		{"ES256", &ecPriv.PublicKey, jwt.SigningMethodES256, ecPriv, ""},
+		{"RS256 other key", &rsaPriv.PublicKey, jwt.SigningMethodRS256, otherRSA, reasonSignature},
+		{"ES256 other key", &ecPriv.PublicKey, jwt.SigningMethodES256, otherEC, reasonSignature},
+		{"RS512 with RSA key", &rsaPriv.PublicKey, jwt.SigningMethodRS512, rsaPriv, reasonAlg},
+		{"PS256 with RSA key", &rsaPriv.PublicKey, jwt.SigningMethodPS256, rsaPriv, reasonAlg},
+		{"RS256 with EC key configured", &ecPriv.PublicKey, jwt.SigningMethodRS256, rsaPriv, reasonAlg},
+		{"ES256 with RSA key configured", &rsaPriv.PublicKey, jwt.SigningMethodES256, ecPriv, reasonAlg},
+		{"HS256 keyed with EC public PEM", &ecPriv.PublicKey, jwt.SigningMethodHS256, pemPublicKey(t, &ecPriv.PublicKey), reasonAlg},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// Go through the PEM form, as the service is configured.
+			pub, err := auth.ParsePublicKeyPEM(pemPublicKey(t, tt.pub))
+			require.NoError(t, err)
+			v := newVerifier(t, auth.Config{PublicKey: pub})
+			p, err := v.Verify(context.Background(), sign(t, tt.method, tt.signKey, validClaims(jwt.MapClaims{"user_type": "owner"})))
+			if tt.reason == "" {
+				require.NoError(t, err)
+				require.Equal(t, domain.Principal{UserID: "user-1", UserType: domain.UserTypeOwner}, p)
+				return
+			}
+			requireRefused(t, err, tt.reason)
+		})
+	}
+}
+
+func TestVerifySecretAndPublicKey(t *testing.T) {
+	t.Parallel()
+	rsaPriv := rsaKey(t)
+	v := newVerifier(t, auth.Config{Secret: secret, PublicKey: &rsaPriv.PublicKey})
+
+	p, err := v.Verify(context.Background(), hs256(t, validClaims(nil)))
+	require.NoError(t, err)
+	require.Equal(t, "user-1", p.UserID)
+
+	p, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, rsaPriv, validClaims(nil)))
+	require.NoError(t, err)
+	require.Equal(t, "user-1", p.UserID)
+
+	// An HS256 token keyed with the public PEM must still fail: HMAC is
+	// checked against the secret only.
+	_, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodHS256, pemPublicKey(t, &rsaPriv.PublicKey), validClaims(nil)))
+	requireRefused(t, err, reasonSignature)
+}
+
+func TestParsePublicKeyPEM(t *testing.T) {
+	t.Parallel()
+	rsaPriv := rsaKey(t)
+	ecPriv := ecKey(t, elliptic.P256())
+
+	t.Run("RSA", func(t *testing.T) {
+		t.Parallel()
+		k, err := auth.ParsePublicKeyPEM(pemPublicKey(t, &rsaPriv.PublicKey))
+		require.NoError(t, err)
+		got, ok := k.(*rsa.PublicKey)
+		require.True(t, ok, "got %T", k)
+		require.True(t, got.Equal(&rsaPriv.PublicKey))
+	})
+	t.Run("EC", func(t *testing.T) {
+		t.Parallel()
+		k, err := auth.ParsePublicKeyPEM(pemPublicKey(t, &ecPriv.PublicKey))
+		require.NoError(t, err)
+		got, ok := k.(*ecdsa.PublicKey)
+		require.True(t, ok, "got %T", k)
+		require.True(t, got.Equal(&ecPriv.PublicKey))
+	})
+	for name, in := range map[string][]byte{
+		"empty":       nil,
+		"not PEM":     []byte("hello"),
+		"private key": privatePEM(t, ecPriv),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := auth.ParsePublicKeyPEM(in)
+			require.Error(t, err)
+		})
+	}
+}
+
+func privatePEM(tb testing.TB, k *ecdsa.PrivateKey) []byte {
+	tb.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	require.NoError(tb, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+func TestNewVerifierRefusesConfig(t *testing.T) {
+	t.Parallel()
+	p384 := ecKey(t, elliptic.P384())
+	p384PEM, err := auth.ParsePublicKeyPEM(pemPublicKey(t, &p384.PublicKey))
+	require.NoError(t, err)
+	tests := []struct {
+		name string
+		cfg  auth.Config
+	}{
+		{"no key", auth.Config{}},
+		{"empty secret", auth.Config{Secret: []byte{}}},
+		{"EC P-384", auth.Config{PublicKey: &p384.PublicKey}},
+		{"EC P-384 from PEM", auth.Config{PublicKey: p384PEM}},
+		{"EC P-384 with a secret", auth.Config{Secret: secret, PublicKey: &p384.PublicKey}},
+		{"unsupported key type", auth.Config{PublicKey: "not a key"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			v, err := auth.NewVerifier(tt.cfg)
+			require.Error(t, err)
+			require.Nil(t, v)
+		})
+	}
+}
+
+func TestMintRoundTrip(t *testing.T) {
+	t.Parallel()
+	v := newVerifier(t, auth.Config{Secret: secret})
+	tests := []struct {
+		name     string
+		userType domain.UserType
+	}{
+		{"client", domain.UserTypeClient},
+		{"owner", domain.UserTypeOwner},
+		{"no role", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tok, err := auth.Mint(secret, "user-7", tt.userType, time.Hour, time.Now())
+			require.NoError(t, err)
+			p, err := v.Verify(context.Background(), tok)
+			require.NoError(t, err)
+			require.Equal(t, domain.Principal{UserID: "user-7", UserType: tt.userType}, p)
+		})
+	}
+
+	t.Run("expired mint", func(t *testing.T) {
+		t.Parallel()
+		tok, err := auth.Mint(secret, "user-7", "", time.Minute, time.Now().Add(-time.Hour))
+		require.NoError(t, err)
+		_, err = v.Verify(context.Background(), tok)
+		requireRefused(t, err, reasonExpired)
+	})
+	t.Run("other secret", func(t *testing.T) {
+		t.Parallel()
+		tok, err := auth.Mint([]byte("a-different-secret-a-different-s"), "user-7", "", time.Hour, time.Now())
+		require.NoError(t, err)
+		_, err = v.Verify(context.Background(), tok)
+		requireRefused(t, err, reasonSignature)
+	})
+}
+
+func TestVerifyReasonNeverEchoesToken(t *testing.T) {
+	t.Parallel()
+	v := newVerifier(t, auth.Config{Secret: secret})
+	tok := sign(t, jwt.SigningMethodHS256, []byte("wrong-secret-wrong-secret-wrong!"), validClaims(nil))
+	_, err := v.Verify(context.Background(), tok)
+	requireRefused(t, err, reasonSignature)
+	for _, part := range strings.Split(tok, ".") {
+		require.NotContains(t, err.Error(), part)
+	}
+}

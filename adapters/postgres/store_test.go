@@ -1,0 +1,441 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/evpower/evpush/adapters/postgres"
+	"github.com/evpower/evpush/adapters/queue"
+	"github.com/evpower/evpush/domain"
+	"github.com/evpower/evpush/test/testdb"
+)
+
+// bundle is one test's store on a database of its own.
+type bundle struct {
+	store *postgres.Store
+	db    *sql.DB
+	ctx   context.Context
+}
+
+// setup opens a fresh migrated database through database/sql (testdb.Open).
+func setup(tb testing.TB) bundle {
+	tb.Helper()
+	db := testdb.Open(tb, testdb.New(tb))
+	store, err := postgres.NewStore(db)
+	require.NoError(tb, err)
+	return bundle{store: store, db: db, ctx: context.Background()}
+}
+
+// setupConnect opens a fresh migrated database the way the service does
+// (postgres.Connect: one pgx pool shared with database/sql).
+func setupConnect(tb testing.TB) bundle {
+	tb.Helper()
+	return connect(tb, testdb.New(tb))
+}
+
+func connect(tb testing.TB, dsn string) bundle {
+	tb.Helper()
+	pool, db, err := postgres.Connect(context.Background(), dsn)
+	require.NoError(tb, err)
+	tb.Cleanup(func() {
+		_ = db.Close()
+		pool.Close()
+	})
+	store, err := postgres.NewStore(db)
+	require.NoError(tb, err)
+	return bundle{store: store, db: db, ctx: context.Background()}
+}
+
+func randomBytes(tb testing.TB, n int) []byte {
+	tb.Helper()
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	require.NoError(tb, err)
+	return b
+}
+
+var endpointSeq sync.Mutex
+var endpointN int
+
+func newEndpoint() string {
+	endpointSeq.Lock()
+	defer endpointSeq.Unlock()
+	endpointN++
+	return fmt.Sprintf("https://fcm.googleapis.com/fcm/send/dev-%d-%d", time.Now().UnixNano(), endpointN)
+}
+
+// newSub is a subscription of user on endpoint with fresh random keys.
+func newSub(tb testing.TB, user string, t domain.UserType, endpoint string) domain.Subscription {
+	tb.Helper()
+	return domain.Subscription{
+		UserID:    user,
+		UserType:  t,
+		Endpoint:  endpoint,
+		P256dh:    randomBytes(tb, 65),
+		Auth:      randomBytes(tb, 16),
+		Locale:    "ru",
+		UserAgent: "Mozilla/5.0 test",
+	}
+}
+
+func (b bundle) upsert(tb testing.TB, s domain.Subscription) domain.Subscription {
+	tb.Helper()
+	stored, _, err := b.store.Upsert(b.ctx, s)
+	require.NoError(tb, err)
+	return stored
+}
+
+func (b bundle) count(tb testing.TB, where string, args ...any) int {
+	tb.Helper()
+	var n int
+	require.NoError(tb, b.db.QueryRowContext(b.ctx, "SELECT count(*) FROM push_subscriptions WHERE "+where, args...).Scan(&n))
+	return n
+}
+
+func TestUpsertCreatesThenUpdates(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	endpoint := newEndpoint()
+
+	first := newSub(t, "user-a", domain.UserTypeClient, endpoint)
+	stored, created, err := b.store.Upsert(b.ctx, first)
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`, stored.ID)
+	require.Equal(t, "user-a", stored.UserID)
+	require.False(t, stored.CreatedAt.IsZero())
+	require.Zero(t, stored.FailureCount)
+	require.Nil(t, stored.LastSuccessAt)
+
+	// Some failed deliveries before the device changes hands.
+	require.NoError(t, b.store.RecordResult(b.ctx, stored.ID, false, time.Now()))
+	require.NoError(t, b.store.RecordResult(b.ctx, stored.ID, false, time.Now()))
+
+	second := newSub(t, "user-b", domain.UserTypeOwner, endpoint)
+	second.Locale = "en"
+	second.UserAgent = "Safari"
+	again, created, err := b.store.Upsert(b.ctx, second)
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, stored.ID, again.ID)
+	require.Zero(t, again.FailureCount)
+	require.Equal(t, stored.CreatedAt.UTC(), again.CreatedAt.UTC())
+	require.False(t, again.UpdatedAt.Before(stored.UpdatedAt))
+
+	got, err := b.store.Get(b.ctx, stored.ID)
+	require.NoError(t, err)
+	require.Equal(t, "user-b", got.UserID)
+	require.Equal(t, domain.UserTypeOwner, got.UserType)
+	require.Equal(t, second.P256dh, got.P256dh)
+	require.Equal(t, second.Auth, got.Auth)
+	require.Equal(t, "en", got.Locale)
+	require.Equal(t, "Safari", got.UserAgent)
+	require.Zero(t, got.FailureCount)
+
+	old, err := b.store.ListByUser(b.ctx, "user-a")
+	require.NoError(t, err)
+	require.Empty(t, old)
+	mine, err := b.store.ListByUser(b.ctx, "user-b")
+	require.NoError(t, err)
+	require.Len(t, mine, 1)
+	require.Equal(t, 1, b.count(t, "endpoint = $1", endpoint))
+}
+
+func TestUpsertConcurrentOneRow(t *testing.T) {
+	t.Parallel()
+	b := setupConnect(t)
+	endpoint := newEndpoint()
+
+	const n = 20
+	ids := make([]string, n)
+	created := make([]bool, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		s := newSub(t, fmt.Sprintf("user-%d", i), domain.UserTypeClient, endpoint)
+		wg.Go(func() {
+			var st domain.Subscription
+			st, created[i], errs[i] = b.store.Upsert(b.ctx, s)
+			ids[i] = st.ID
+		})
+	}
+	wg.Wait()
+	nCreated := 0
+	for i := range n {
+		require.NoError(t, errs[i])
+		require.Equal(t, ids[0], ids[i])
+		if created[i] {
+			nCreated++
+		}
+	}
+	require.Equal(t, 1, nCreated, "exactly one upsert creates the row")
+	require.Equal(t, 1, b.count(t, "endpoint = $1", endpoint))
+	require.Equal(t, 1, b.count(t, "true"))
+}
+
+func TestListByUser(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var want []domain.Subscription
+	for i := range 3 {
+		s := newSub(t, "user-a", domain.UserTypeClient, newEndpoint())
+		if i == 1 {
+			s.UserType = domain.UserTypeOwner
+		}
+		want = append(want, b.upsert(t, s))
+		b.upsert(t, newSub(t, "user-b", domain.UserTypeClient, newEndpoint()))
+	}
+
+	got, err := b.store.ListByUser(b.ctx, "user-a")
+	require.NoError(t, err)
+	require.Len(t, got, len(want))
+	for i := range want {
+		require.Equal(t, want[i].ID, got[i].ID, "oldest first")
+		require.Equal(t, "user-a", got[i].UserID)
+		require.Equal(t, want[i].UserType, got[i].UserType)
+		require.Equal(t, want[i].Endpoint, got[i].Endpoint)
+		require.Equal(t, want[i].P256dh, got[i].P256dh, "p256dh round-trips")
+		require.Equal(t, want[i].Auth, got[i].Auth, "auth round-trips")
+		require.Equal(t, "ru", got[i].Locale)
+		require.Equal(t, "Mozilla/5.0 test", got[i].UserAgent)
+		if i > 0 {
+			require.False(t, got[i].CreatedAt.Before(got[i-1].CreatedAt))
+		}
+	}
+
+	none, err := b.store.ListByUser(b.ctx, "nobody")
+	require.NoError(t, err)
+	require.Empty(t, none)
+}
+
+func TestDeleteForUser(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mine := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
+	foreign := b.upsert(t, newSub(t, "user-b", domain.UserTypeClient, newEndpoint()))
+
+	tests := []struct {
+		name     string
+		user     string
+		endpoint string
+	}{
+		{"foreign endpoint", "user-a", foreign.Endpoint},
+		{"unknown endpoint", "user-a", "https://fcm.googleapis.com/fcm/send/unknown"},
+		{"unknown user", "nobody", mine.Endpoint},
+	}
+	for _, tt := range tests {
+		err := b.store.DeleteForUser(b.ctx, tt.user, tt.endpoint)
+		require.ErrorIs(t, err, domain.ErrNotFound, tt.name)
+	}
+	require.Equal(t, 1, b.count(t, "id = $1", foreign.ID), "foreign row is still there")
+	require.Equal(t, 1, b.count(t, "id = $1", mine.ID))
+
+	require.NoError(t, b.store.DeleteForUser(b.ctx, "user-a", mine.Endpoint))
+	require.Zero(t, b.count(t, "id = $1", mine.ID))
+	require.ErrorIs(t, b.store.DeleteForUser(b.ctx, "user-a", mine.Endpoint), domain.ErrNotFound, "already gone")
+
+	_, err := b.store.Get(b.ctx, mine.ID)
+	require.ErrorIs(t, err, domain.ErrNotFound)
+}
+
+func TestDeleteByIDAndEndpoint(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	t.Run("matching pair deletes", func(t *testing.T) {
+		s := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
+		require.NoError(t, b.store.Delete(b.ctx, s.ID, s.Endpoint))
+		require.Zero(t, b.count(t, "id = $1", s.ID))
+		require.NoError(t, b.store.Delete(b.ctx, s.ID, s.Endpoint), "missing is not an error")
+	})
+	t.Run("stale endpoint keeps the row", func(t *testing.T) {
+		s := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
+		require.NoError(t, b.store.Delete(b.ctx, s.ID, "https://fcm.googleapis.com/fcm/send/old"))
+		require.Equal(t, 1, b.count(t, "id = $1", s.ID))
+	})
+	t.Run("re-subscribed meanwhile keeps the new row", func(t *testing.T) {
+		endpoint := newEndpoint()
+		old := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
+		require.NoError(t, b.store.DeleteForUser(b.ctx, "user-a", endpoint))
+		fresh := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
+		require.NotEqual(t, old.ID, fresh.ID)
+		// A delivery job that still holds the old id answers 410 late.
+		require.NoError(t, b.store.Delete(b.ctx, old.ID, endpoint))
+		require.Equal(t, 1, b.count(t, "id = $1", fresh.ID))
+	})
+	t.Run("re-subscribed by another user on the same row", func(t *testing.T) {
+		endpoint := newEndpoint()
+		s := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
+		again := b.upsert(t, newSub(t, "user-b", domain.UserTypeClient, endpoint))
+		require.Equal(t, s.ID, again.ID)
+		require.NoError(t, b.store.Delete(b.ctx, s.ID, "https://fcm.googleapis.com/fcm/send/other"))
+		require.Equal(t, 1, b.count(t, "id = $1", s.ID))
+	})
+}
+
+func TestRecordResult(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
+
+	require.NoError(t, b.store.RecordResult(b.ctx, s.ID, false, time.Now()))
+	require.NoError(t, b.store.RecordResult(b.ctx, s.ID, false, time.Now()))
+	got, err := b.store.Get(b.ctx, s.ID)
+	require.NoError(t, err)
+	require.Equal(t, 2, got.FailureCount)
+	require.Nil(t, got.LastSuccessAt)
+
+	at := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
+	require.NoError(t, b.store.RecordResult(b.ctx, s.ID, true, at))
+	got, err = b.store.Get(b.ctx, s.ID)
+	require.NoError(t, err)
+	require.Zero(t, got.FailureCount)
+	require.NotNil(t, got.LastSuccessAt)
+	require.True(t, at.Equal(*got.LastSuccessAt), "last_success_at %v, want %v", got.LastSuccessAt, at)
+
+	// Another failure counts from zero and keeps the last success.
+	require.NoError(t, b.store.RecordResult(b.ctx, s.ID, false, time.Now()))
+	got, err = b.store.Get(b.ctx, s.ID)
+	require.NoError(t, err)
+	require.Equal(t, 1, got.FailureCount)
+	require.NotNil(t, got.LastSuccessAt)
+	require.True(t, at.Equal(*got.LastSuccessAt))
+
+	// An unknown id is not an error (the row may have been deleted meanwhile).
+	require.NoError(t, b.store.RecordResult(b.ctx, "00000000-0000-0000-0000-000000000000", true, time.Now()))
+}
+
+func TestGetOrCreateConcurrent(t *testing.T) {
+	t.Parallel()
+	b := setupConnect(t)
+
+	const n = 10
+	candidates := make([]domain.VAPIDKeys, n)
+	for i := range candidates {
+		k, err := domain.GenerateVAPIDKeys()
+		require.NoError(t, err)
+		candidates[i] = k
+	}
+	got := make([]domain.VAPIDKeys, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { got[i], errs[i] = b.store.GetOrCreate(b.ctx, candidates[i]) })
+	}
+	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i])
+		require.Equal(t, got[0], got[i])
+	}
+	require.Contains(t, candidates, got[0])
+	require.NoError(t, got[0].Validate())
+
+	// Later calls keep the stored pair.
+	other, err := domain.GenerateVAPIDKeys()
+	require.NoError(t, err)
+	again, err := b.store.GetOrCreate(b.ctx, other)
+	require.NoError(t, err)
+	require.Equal(t, got[0], again)
+}
+
+func TestPing(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, setup(t).store.Ping(context.Background()))
+}
+
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	b := connect(t, "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	_, err := b.store.ListByUser(ctx, "user-a")
+	require.ErrorIs(t, err, domain.ErrUnavailable)
+
+	_, _, err = b.store.Upsert(ctx, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
+	require.ErrorIs(t, err, domain.ErrUnavailable)
+
+	require.ErrorIs(t, b.store.DeleteForUser(ctx, "user-a", "https://x"), domain.ErrUnavailable)
+	require.ErrorIs(t, b.store.Delete(ctx, "00000000-0000-0000-0000-000000000000", "https://x"), domain.ErrUnavailable)
+	require.ErrorIs(t, b.store.RecordResult(ctx, "00000000-0000-0000-0000-000000000000", true, time.Now()), domain.ErrUnavailable)
+
+	_, err = b.store.GetOrCreate(ctx, domain.VAPIDKeys{PublicKey: "p", PrivateKey: "k"})
+	require.ErrorIs(t, err, domain.ErrUnavailable)
+
+	require.ErrorIs(t, b.store.Ping(ctx), domain.ErrUnavailable)
+}
+
+func TestMigrateConcurrentIdempotent(t *testing.T) {
+	t.Parallel()
+	b := setupConnect(t)
+	pending, err := postgres.Pending(b.ctx, b.db)
+	require.NoError(t, err)
+	require.False(t, pending, "testdb databases are migrated")
+
+	migrateTwice(t, b.db)
+
+	pending, err = postgres.Pending(b.ctx, b.db)
+	require.NoError(t, err)
+	require.False(t, pending)
+	require.NoError(t, b.store.Ping(b.ctx))
+}
+
+// TestMigrateEmptyDatabase migrates a database that has no tables yet, from
+// two callers at once, as two instances starting together would.
+func TestMigrateEmptyDatabase(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("needs PostgreSQL; skipped with -short")
+	}
+	admin := testdb.Open(t, testdb.AdminURL())
+	name := fmt.Sprintf("evpush_migtest_%d", time.Now().UnixNano())
+	_, err := admin.Exec(fmt.Sprintf(`CREATE DATABASE %q`, name))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := admin.Exec(fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name))
+		require.NoError(t, err)
+	})
+	u, err := url.Parse(testdb.AdminURL())
+	require.NoError(t, err)
+	u.Path = "/" + name
+	b := connect(t, u.String())
+
+	pending, err := postgres.Pending(b.ctx, b.db)
+	require.NoError(t, err)
+	require.True(t, pending)
+
+	migrateTwice(t, b.db)
+
+	pending, err = postgres.Pending(b.ctx, b.db)
+	require.NoError(t, err)
+	require.False(t, pending)
+	s := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
+	require.NotEmpty(t, s.ID)
+	var riverTables int
+	require.NoError(t, b.db.QueryRowContext(b.ctx,
+		`SELECT count(*) FROM information_schema.tables WHERE table_name = 'river_job'`).Scan(&riverTables))
+	require.Equal(t, 1, riverTables)
+}
+
+func migrateTwice(tb testing.TB, db *sql.DB) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { errs[i] = postgres.Migrate(ctx, db, queue.Migrate) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(tb, err)
+	}
+}

@@ -1,0 +1,357 @@
+package wiring_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/evpower/evpush/cmd/evpush/wiring"
+	"github.com/evpower/evpush/domain"
+)
+
+// envMap is a getenv over a fixed set of variables.
+func envMap(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+// withSecret returns vars plus a JWT_SECRET, the one required setting.
+func withSecret(vars map[string]string) map[string]string {
+	out := map[string]string{"JWT_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cret"}
+	for k, v := range vars {
+		out[k] = v
+	}
+	return out
+}
+
+func writeFile(tb testing.TB, name string, data []byte) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), name)
+	require.NoError(tb, os.WriteFile(path, data, 0o600))
+	return path
+}
+
+func rsaPublicKeyPEM(tb testing.TB) ([]byte, *rsa.PublicKey) {
+	tb.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(tb, err)
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	require.NoError(tb, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), &k.PublicKey
+}
+
+func ecPublicKeyPEM(tb testing.TB) ([]byte, *ecdsa.PublicKey) {
+	tb.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(tb, err)
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	require.NoError(tb, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), &k.PublicKey
+}
+
+func newVAPIDKeys(tb testing.TB) domain.VAPIDKeys {
+	tb.Helper()
+	k, err := domain.GenerateVAPIDKeys()
+	require.NoError(tb, err)
+	return k
+}
+
+func TestLoadConfig_Defaults(t *testing.T) {
+	t.Parallel()
+
+	c, err := wiring.LoadConfig(envMap(map[string]string{"JWT_SECRET": "topsecret"}))
+	require.NoError(t, err)
+
+	require.Equal(t, wiring.DefaultDatabaseURL, c.DatabaseURL)
+	require.Equal(t, ":8080", c.HTTPAddr)
+	require.Equal(t, wiring.DefaultHTTPAddr, c.HTTPAddr)
+	require.Equal(t, []byte("topsecret"), c.JWTSecret)
+	require.Nil(t, c.JWTPublicKey)
+	require.Empty(t, c.JWTIssuer)
+	require.Empty(t, c.JWTAudience)
+	require.Equal(t, 30*time.Second, c.JWTLeeway)
+	require.Equal(t, "mailto:push@evpower.kg", c.VAPIDSubject)
+	require.Equal(t, wiring.DefaultVAPIDSubject, c.VAPIDSubject)
+	require.Zero(t, c.VAPIDKeys)
+	require.Equal(t, domain.DefaultPushHosts, c.PushPolicy.AllowedHosts)
+	require.False(t, c.PushPolicy.AllowLoopback)
+	require.Equal(t, wiring.DefaultPushTimeout, c.PushTimeout)
+	require.Positive(t, c.PushTimeout)
+	require.Empty(t, c.CORSOrigins)
+	require.Equal(t, slog.LevelInfo, c.LogLevel)
+	require.Equal(t, "text", c.LogFormat)
+}
+
+func TestLoadConfig_Values(t *testing.T) {
+	t.Parallel()
+
+	vapid := newVAPIDKeys(t)
+	c, err := wiring.LoadConfig(envMap(withSecret(map[string]string{
+		"DATABASE_URL":         "postgresql://evpush:pw@db:5432/evpush",
+		"HTTP_ADDR":            "127.0.0.1:9090",
+		"JWT_ISSUER":           "evpower",
+		"JWT_AUDIENCE":         "push",
+		"JWT_LEEWAY":           "1m",
+		"PUSH_TIMEOUT":         "45", // bare seconds
+		"VAPID_SUBJECT":        "https://evpower.kg/contact",
+		"VAPID_PUBLIC_KEY":     vapid.PublicKey,
+		"VAPID_PRIVATE_KEY":    "  " + vapid.PrivateKey + "\n",
+		"PUSH_ALLOWED_HOSTS":   " *.googleapis.com, push.example.com ,,localhost ",
+		"PUSH_ALLOW_LOOPBACK":  "true",
+		"CORS_ALLOWED_ORIGINS": "https://app.evpower.kg, http://localhost:5173/",
+		"LOG_LEVEL":            "DEBUG",
+		"LOG_FORMAT":           "json",
+	})))
+	require.NoError(t, err)
+
+	require.Equal(t, "postgresql://evpush:pw@db:5432/evpush", c.DatabaseURL)
+	require.Equal(t, "127.0.0.1:9090", c.HTTPAddr)
+	require.Equal(t, "evpower", c.JWTIssuer)
+	require.Equal(t, "push", c.JWTAudience)
+	require.Equal(t, time.Minute, c.JWTLeeway)
+	require.Equal(t, 45*time.Second, c.PushTimeout)
+	require.Equal(t, "https://evpower.kg/contact", c.VAPIDSubject)
+	require.Equal(t, vapid, c.VAPIDKeys)
+	require.Equal(t, []string{"*.googleapis.com", "push.example.com", "localhost"}, c.PushPolicy.AllowedHosts)
+	require.True(t, c.PushPolicy.AllowLoopback)
+	require.Equal(t, []string{"https://app.evpower.kg", "http://localhost:5173/"}, c.CORSOrigins)
+	require.Equal(t, slog.LevelDebug, c.LogLevel)
+	require.Equal(t, "json", c.LogFormat)
+
+	require.NoError(t, c.PushPolicy.Check("https://push.example.com/x"))
+	require.Error(t, c.PushPolicy.Check("https://updates.push.services.mozilla.com/x"))
+}
+
+func TestLoadConfig_ListsAndSwitches(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name  string
+		vars  map[string]string
+		check func(t *testing.T, c wiring.Config)
+	}{
+		{
+			name: "allowed hosts star",
+			vars: map[string]string{"PUSH_ALLOWED_HOSTS": "*"},
+			check: func(t *testing.T, c wiring.Config) {
+				require.Equal(t, []string{"*"}, c.PushPolicy.AllowedHosts)
+			},
+		},
+		{
+			name: "cors star",
+			vars: map[string]string{"CORS_ALLOWED_ORIGINS": "*"},
+			check: func(t *testing.T, c wiring.Config) {
+				require.Equal(t, []string{"*"}, c.CORSOrigins)
+			},
+		},
+		{
+			name: "cors blank",
+			vars: map[string]string{"CORS_ALLOWED_ORIGINS": "  "},
+			check: func(t *testing.T, c wiring.Config) {
+				require.Empty(t, c.CORSOrigins)
+			},
+		},
+		{
+			name: "loopback 1",
+			vars: map[string]string{"PUSH_ALLOW_LOOPBACK": "1"},
+			check: func(t *testing.T, c wiring.Config) {
+				require.True(t, c.PushPolicy.AllowLoopback)
+			},
+		},
+		{
+			name: "loopback false",
+			vars: map[string]string{"PUSH_ALLOW_LOOPBACK": "false"},
+			check: func(t *testing.T, c wiring.Config) {
+				require.False(t, c.PushPolicy.AllowLoopback)
+			},
+		},
+		{
+			name: "leeway zero",
+			vars: map[string]string{"JWT_LEEWAY": "0"},
+			check: func(t *testing.T, c wiring.Config) {
+				require.Zero(t, c.JWTLeeway)
+			},
+		},
+		{
+			name: "log level warn",
+			vars: map[string]string{"LOG_LEVEL": "warn"},
+			check: func(t *testing.T, c wiring.Config) {
+				require.Equal(t, slog.LevelWarn, c.LogLevel)
+			},
+		},
+		{
+			name: "http addr ipv6",
+			vars: map[string]string{"HTTP_ADDR": "[::1]:8081"},
+			check: func(t *testing.T, c wiring.Config) {
+				require.Equal(t, "[::1]:8081", c.HTTPAddr)
+			},
+		},
+		{
+			name: "http addr port 0",
+			vars: map[string]string{"HTTP_ADDR": ":0"},
+			check: func(t *testing.T, c wiring.Config) {
+				require.Equal(t, ":0", c.HTTPAddr)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			c, err := wiring.LoadConfig(envMap(withSecret(tt.vars)))
+			require.NoError(t, err)
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestLoadConfig_MissingJWTKey(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		vars map[string]string
+	}{
+		{name: "nothing set", vars: map[string]string{}},
+		{name: "empty secret", vars: map[string]string{"JWT_SECRET": ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			c, err := wiring.LoadConfig(envMap(tt.vars))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "JWT_SECRET")
+			require.Contains(t, err.Error(), "JWT_PUBLIC_KEY_FILE")
+			require.Zero(t, c)
+		})
+	}
+}
+
+func TestLoadConfig_Invalid(t *testing.T) {
+	t.Parallel()
+
+	a := newVAPIDKeys(t)
+	b := newVAPIDKeys(t)
+	missing := filepath.Join(t.TempDir(), "does-not-exist.pem")
+	garbage := writeFile(t, "garbage.pem", []byte("-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n"))
+
+	tests := []struct {
+		name     string
+		vars     map[string]string
+		variable string
+	}{
+		{name: "database mysql", vars: map[string]string{"DATABASE_URL": "mysql://x"}, variable: "DATABASE_URL"},
+		{name: "database not a url", vars: map[string]string{"DATABASE_URL": "://"}, variable: "DATABASE_URL"},
+		{name: "http addr nonsense", vars: map[string]string{"HTTP_ADDR": "nonsense"}, variable: "HTTP_ADDR"},
+		{name: "http addr port too big", vars: map[string]string{"HTTP_ADDR": ":70000"}, variable: "HTTP_ADDR"},
+		{name: "http addr no port", vars: map[string]string{"HTTP_ADDR": "localhost:"}, variable: "HTTP_ADDR"},
+		{name: "leeway abc", vars: map[string]string{"JWT_LEEWAY": "abc"}, variable: "JWT_LEEWAY"},
+		{name: "leeway negative", vars: map[string]string{"JWT_LEEWAY": "-1s"}, variable: "JWT_LEEWAY"},
+		{name: "leeway too big", vars: map[string]string{"JWT_LEEWAY": "1h"}, variable: "JWT_LEEWAY"},
+		{name: "push timeout 0s", vars: map[string]string{"PUSH_TIMEOUT": "0s"}, variable: "PUSH_TIMEOUT"},
+		{name: "push timeout too big", vars: map[string]string{"PUSH_TIMEOUT": "10m"}, variable: "PUSH_TIMEOUT"},
+		{name: "push timeout garbage", vars: map[string]string{"PUSH_TIMEOUT": "soon"}, variable: "PUSH_TIMEOUT"},
+		{name: "vapid subject bare email", vars: map[string]string{"VAPID_SUBJECT": "ops@example.com"}, variable: "VAPID_SUBJECT"},
+		{name: "vapid subject double mailto", vars: map[string]string{"VAPID_SUBJECT": "mailto:mailto:a@b.c"}, variable: "VAPID_SUBJECT"},
+		{name: "vapid subject bare mailto", vars: map[string]string{"VAPID_SUBJECT": "mailto:"}, variable: "VAPID_SUBJECT"},
+		{name: "vapid subject with name", vars: map[string]string{"VAPID_SUBJECT": "mailto:Ops <ops@example.com>"}, variable: "VAPID_SUBJECT"},
+		{name: "vapid subject http", vars: map[string]string{"VAPID_SUBJECT": "http://example.com"}, variable: "VAPID_SUBJECT"},
+		{name: "only vapid public key", vars: map[string]string{"VAPID_PUBLIC_KEY": a.PublicKey}, variable: "VAPID_PUBLIC_KEY"},
+		{name: "only vapid private key", vars: map[string]string{"VAPID_PRIVATE_KEY": a.PrivateKey}, variable: "VAPID_PUBLIC_KEY"},
+		{name: "mismatched vapid pair", vars: map[string]string{"VAPID_PUBLIC_KEY": a.PublicKey, "VAPID_PRIVATE_KEY": b.PrivateKey}, variable: "VAPID_PRIVATE_KEY"},
+		{name: "vapid private garbage", vars: map[string]string{"VAPID_PUBLIC_KEY": a.PublicKey, "VAPID_PRIVATE_KEY": "!!!"}, variable: "VAPID_PRIVATE_KEY"},
+		{name: "allowed hosts url", vars: map[string]string{"PUSH_ALLOWED_HOSTS": "http://x"}, variable: "PUSH_ALLOWED_HOSTS"},
+		{name: "allowed hosts one bad of two", vars: map[string]string{"PUSH_ALLOWED_HOSTS": "*.googleapis.com,host:443"}, variable: "PUSH_ALLOWED_HOSTS"},
+		{name: "allowed hosts inner star", vars: map[string]string{"PUSH_ALLOWED_HOSTS": "*.*.com"}, variable: "PUSH_ALLOWED_HOSTS"},
+		{name: "allow loopback maybe", vars: map[string]string{"PUSH_ALLOW_LOOPBACK": "maybe"}, variable: "PUSH_ALLOW_LOOPBACK"},
+		{name: "cors not a url", vars: map[string]string{"CORS_ALLOWED_ORIGINS": "not a url"}, variable: "CORS_ALLOWED_ORIGINS"},
+		{name: "cors with path", vars: map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com/app"}, variable: "CORS_ALLOWED_ORIGINS"},
+		{name: "cors ftp", vars: map[string]string{"CORS_ALLOWED_ORIGINS": "ftp://app.example.com"}, variable: "CORS_ALLOWED_ORIGINS"},
+		{name: "cors one bad of two", vars: map[string]string{"CORS_ALLOWED_ORIGINS": "https://ok.example.com,app.example.com"}, variable: "CORS_ALLOWED_ORIGINS"},
+		{name: "log level loud", vars: map[string]string{"LOG_LEVEL": "loud"}, variable: "LOG_LEVEL"},
+		{name: "log format xml", vars: map[string]string{"LOG_FORMAT": "xml"}, variable: "LOG_FORMAT"},
+		{name: "public key file missing", vars: map[string]string{"JWT_PUBLIC_KEY_FILE": missing}, variable: "JWT_PUBLIC_KEY_FILE"},
+		{name: "public key file garbage", vars: map[string]string{"JWT_PUBLIC_KEY_FILE": garbage}, variable: "JWT_PUBLIC_KEY_FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			c, err := wiring.LoadConfig(envMap(withSecret(tt.vars)))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "config: "+tt.variable+": ")
+			require.Zero(t, c)
+		})
+	}
+}
+
+func TestLoadConfig_ReportsEveryError(t *testing.T) {
+	t.Parallel()
+
+	_, err := wiring.LoadConfig(envMap(map[string]string{
+		"HTTP_ADDR":  "nonsense",
+		"LOG_LEVEL":  "loud",
+		"LOG_FORMAT": "xml",
+	}))
+	require.Error(t, err)
+	for _, name := range []string{"HTTP_ADDR", "LOG_LEVEL", "LOG_FORMAT", "JWT_SECRET"} {
+		require.Contains(t, err.Error(), "config: "+name+": ")
+	}
+	require.Len(t, strings.Split(err.Error(), "\n"), 4)
+}
+
+func TestLoadConfig_PublicKeyFile(t *testing.T) {
+	t.Parallel()
+
+	rsaPEM, rsaKey := rsaPublicKeyPEM(t)
+	ecPEM, ecKey := ecPublicKeyPEM(t)
+	tests := []struct {
+		name    string
+		pem     []byte
+		secret  string
+		wantKey any
+	}{
+		{name: "rsa without secret", pem: rsaPEM, wantKey: rsaKey},
+		{name: "ec without secret", pem: ecPEM, wantKey: ecKey},
+		{name: "rsa with secret", pem: rsaPEM, secret: "also-hs256", wantKey: rsaKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			path := writeFile(t, "jwt.pem", tt.pem)
+			c, err := wiring.LoadConfig(envMap(map[string]string{
+				"JWT_PUBLIC_KEY_FILE": path,
+				"JWT_SECRET":          tt.secret,
+			}))
+			require.NoError(t, err)
+			require.Equal(t, tt.wantKey, c.JWTPublicKey)
+			if tt.secret == "" {
+				require.Empty(t, c.JWTSecret)
+			} else {
+				require.Equal(t, []byte(tt.secret), c.JWTSecret)
+			}
+		})
+	}
+}
+
+func TestLoadConfig_GarbageKeyFileWithoutSecret(t *testing.T) {
+	t.Parallel()
+
+	path := writeFile(t, "jwt.pem", []byte("hello"))
+	_, err := wiring.LoadConfig(envMap(map[string]string{"JWT_PUBLIC_KEY_FILE": path}))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "config: JWT_PUBLIC_KEY_FILE: ")
+	require.Contains(t, err.Error(), "config: JWT_SECRET: ")
+}

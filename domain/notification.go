@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Urgency is the RFC 8030 Urgency header value.
 type Urgency string
@@ -97,10 +100,7 @@ func catalog(locale string) texts {
 }
 
 func baseLanguage(locale string) string {
-	for i := 0; i < len(locale); i++ {
-		if locale[i] == '-' {
-			return locale[:i]
-		}
-	}
-	return locale
+	l, _ := NormalizeLocale(locale)
+	base, _, _ := strings.Cut(l, "-")
+	return base
 }

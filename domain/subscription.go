@@ -200,10 +200,13 @@ func (p EndpointPolicy) Check(raw string) error {
 	if u.User != nil {
 		return policyErr("must not contain credentials")
 	}
-	host := strings.ToLower(u.Hostname())
+	// A trailing dot names the same host ("localhost." is localhost).
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	addr, addrErr := netip.ParseAddr(host)
-	isIP := addrErr == nil
-	if host == "localhost" || (isIP && addr.Unmap().IsLoopback()) {
+	// Resolvers also read "2130706433", "0" or "0x7f.1" as IPv4 addresses;
+	// no real top-level domain is numeric, so treat such names as IPs.
+	isIP := addrErr == nil || numericTLD(host)
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") || (addrErr == nil && addr.Unmap().IsLoopback()) {
 		if !p.AllowLoopback {
 			return policyErr("loopback addresses are not allowed")
 		}
@@ -231,6 +234,19 @@ func (p EndpointPolicy) hostAllowed(host string) bool {
 		}
 	}
 	return false
+}
+
+func numericTLD(host string) bool {
+	tld := host[strings.LastIndex(host, ".")+1:]
+	if strings.HasPrefix(tld, "0x") {
+		return true
+	}
+	for _, r := range tld {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true // also the empty label
 }
 
 // MatchHost reports whether host matches one allowlist pattern.

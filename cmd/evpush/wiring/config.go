@@ -67,7 +67,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		DatabaseURL:  env("DATABASE_URL", DefaultDatabaseURL),
 		HTTPAddr:     env("HTTP_ADDR", DefaultHTTPAddr),
-		JWTSecret:    []byte(getenv("JWT_SECRET")),
+		JWTSecret:    []byte(strings.TrimSpace(getenv("JWT_SECRET"))),
 		JWTIssuer:    env("JWT_ISSUER", ""),
 		JWTAudience:  env("JWT_AUDIENCE", ""),
 		VAPIDSubject: env("VAPID_SUBJECT", DefaultVAPIDSubject),
@@ -110,7 +110,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 
 	if !strings.HasPrefix(c.VAPIDSubject, "mailto:") && !strings.HasPrefix(c.VAPIDSubject, "https://") {
 		check(configError("VAPID_SUBJECT", `must start with "mailto:" or "https://"`))
-	} else if strings.HasPrefix(c.VAPIDSubject, "mailto:mailto:") || c.VAPIDSubject == "mailto:" || strings.ContainsAny(c.VAPIDSubject, " <>") {
+	} else if strings.HasPrefix(c.VAPIDSubject, "mailto:mailto:") || c.VAPIDSubject == "mailto:" || c.VAPIDSubject == "https://" || strings.ContainsAny(c.VAPIDSubject, " <>") {
 		check(configError("VAPID_SUBJECT", "must be one well-formed contact URI, e.g. mailto:ops@example.com"))
 	}
 	switch {
@@ -126,6 +126,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.PushPolicy.AllowedHosts = domain.DefaultPushHosts
 	if v := env("PUSH_ALLOWED_HOSTS", ""); v != "" {
 		c.PushPolicy.AllowedHosts = splitList(v)
+		if len(c.PushPolicy.AllowedHosts) == 0 {
+			check(configError("PUSH_ALLOWED_HOSTS", "lists no host"))
+		}
 		for _, p := range c.PushPolicy.AllowedHosts {
 			if !domain.ValidHostPattern(p) {
 				check(configError("PUSH_ALLOWED_HOSTS", fmt.Sprintf("%q is not a host or *.domain pattern", p)))
@@ -135,11 +138,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.PushPolicy.AllowLoopback, err = boolEnv(env("PUSH_ALLOW_LOOPBACK", "false"))
 	check(wrapName("PUSH_ALLOW_LOOPBACK", err))
 
-	c.CORSOrigins = splitList(env("CORS_ALLOWED_ORIGINS", ""))
-	for _, o := range c.CORSOrigins {
-		if o != "*" && !validOrigin(o) {
+	for _, o := range splitList(env("CORS_ALLOWED_ORIGINS", "")) {
+		origin, ok := normalizeOrigin(o)
+		if !ok {
 			check(configError("CORS_ALLOWED_ORIGINS", fmt.Sprintf("%q is not an origin like https://app.example.com", o)))
 		}
+		c.CORSOrigins = append(c.CORSOrigins, origin)
 	}
 
 	if err := c.LogLevel.UnmarshalText([]byte(env("LOG_LEVEL", DefaultLogLevel))); err != nil {
@@ -198,10 +202,18 @@ func splitList(v string) []string {
 	return out
 }
 
-func validOrigin(o string) bool {
+// normalizeOrigin reduces an origin to scheme://host[:port], the form
+// browsers send in the Origin header, which CORS compares exactly.
+func normalizeOrigin(o string) (string, bool) {
+	if o == "*" {
+		return o, true
+	}
 	u, err := url.Parse(o)
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" &&
-		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.User == nil
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", false
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host), true
 }
 
 func splitHostPort(addr string) (string, string, error) {

@@ -108,7 +108,7 @@ func TestLoadConfig_Values(t *testing.T) {
 		"VAPID_PRIVATE_KEY":    "  " + vapid.PrivateKey + "\n",
 		"PUSH_ALLOWED_HOSTS":   " *.googleapis.com, push.example.com ,,localhost ",
 		"PUSH_ALLOW_LOOPBACK":  "true",
-		"CORS_ALLOWED_ORIGINS": "https://app.evpower.kg, http://localhost:5173/",
+		"CORS_ALLOWED_ORIGINS": "https://app.evpower.kg/, http://LOCALHOST:5173",
 		"LOG_LEVEL":            "DEBUG",
 		"LOG_FORMAT":           "json",
 	})))
@@ -124,7 +124,7 @@ func TestLoadConfig_Values(t *testing.T) {
 	require.Equal(t, vapid, c.VAPIDKeys)
 	require.Equal(t, []string{"*.googleapis.com", "push.example.com", "localhost"}, c.PushPolicy.AllowedHosts)
 	require.True(t, c.PushPolicy.AllowLoopback)
-	require.Equal(t, []string{"https://app.evpower.kg", "http://localhost:5173/"}, c.CORSOrigins)
+	require.Equal(t, []string{"https://app.evpower.kg", "http://localhost:5173"}, c.CORSOrigins)
 	require.Equal(t, slog.LevelDebug, c.LogLevel)
 	require.Equal(t, "json", c.LogFormat)
 
@@ -257,6 +257,9 @@ func TestLoadConfig_Invalid(t *testing.T) {
 		{name: "http addr port too big", vars: map[string]string{"HTTP_ADDR": ":70000"}, variable: "HTTP_ADDR"},
 		{name: "http addr no port", vars: map[string]string{"HTTP_ADDR": "localhost:"}, variable: "HTTP_ADDR"},
 		{name: "leeway abc", vars: map[string]string{"JWT_LEEWAY": "abc"}, variable: "JWT_LEEWAY"},
+		{name: "empty host list", vars: map[string]string{"PUSH_ALLOWED_HOSTS": " , "}, variable: "PUSH_ALLOWED_HOSTS"},
+		{name: "bare https subject", vars: map[string]string{"VAPID_SUBJECT": "https://"}, variable: "VAPID_SUBJECT"},
+		{name: "origin with query", vars: map[string]string{"CORS_ALLOWED_ORIGINS": "https://a.example?x"}, variable: "CORS_ALLOWED_ORIGINS"},
 		{name: "leeway negative", vars: map[string]string{"JWT_LEEWAY": "-1s"}, variable: "JWT_LEEWAY"},
 		{name: "leeway too big", vars: map[string]string{"JWT_LEEWAY": "1h"}, variable: "JWT_LEEWAY"},
 		{name: "push timeout 0s", vars: map[string]string{"PUSH_TIMEOUT": "0s"}, variable: "PUSH_TIMEOUT"},

@@ -125,6 +125,13 @@ func reason(err error) string {
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		return "token not valid yet"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		// Missing iss/aud (when configured) come with this error too.
+		switch msg := err.Error(); {
+		case strings.Contains(msg, "iss claim"):
+			return "wrong token issuer"
+		case strings.Contains(msg, "aud claim"):
+			return "wrong token audience"
+		}
 		return "token has no exp claim"
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		// golang-jwt reports a refused algorithm as a signature error

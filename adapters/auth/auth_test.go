@@ -184,8 +184,8 @@ func TestVerifyRejects(t *testing.T) {
 		{"audience mismatch", strict, hs256(t, validClaims(jwt.MapClaims{"iss": "evpower-backend", "aud": "other"})), reasonAudience},
 		// The reason for a missing iss/aud is not pinned: see the report
 		// (it says "token has no exp claim").
-		{"issuer missing", strict, hs256(t, validClaims(jwt.MapClaims{"aud": "evpush"})), ""},
-		{"audience missing", strict, hs256(t, validClaims(jwt.MapClaims{"iss": "evpower-backend"})), ""},
+		{"issuer missing", strict, hs256(t, validClaims(jwt.MapClaims{"aud": "evpush"})), reasonIssuer},
+		{"audience missing", strict, hs256(t, validClaims(jwt.MapClaims{"iss": "evpower-backend"})), reasonAudience},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -41,6 +42,9 @@ func openGorm(db *sql.DB) (*gorm.DB, error) {
 		// own logger would print SQL with arguments (endpoints, keys).
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
+		// The caller pings; an unreachable database must surface as
+		// domain.ErrUnavailable from the methods, not fail construction.
+		DisableAutomaticPing: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("error opening gorm: %w", err)
@@ -77,7 +81,9 @@ func isUnavailable(err error) bool {
 	}
 	var connErr *pgconn.ConnectError
 	var netErr net.Error
+	// A connection cut under an idle pool surfaces as an unexpected EOF.
 	return errors.As(err, &connErr) || errors.As(err, &netErr) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.DeadlineExceeded) ||
 		pgconn.SafeToRetry(err)
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"sync"
 	"testing"
@@ -351,26 +354,151 @@ func TestPing(t *testing.T) {
 	require.NoError(t, setup(t).store.Ping(context.Background()))
 }
 
-func TestUnavailable(t *testing.T) {
-	t.Parallel()
-	b := connect(t, "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
+// proxy is a loopback TCP relay to the test database that can be cut, so a
+// Store built while the database answered can lose it afterwards.
+type proxy struct {
+	l     net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newProxy(tb testing.TB, target string) *proxy {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	p := &proxy{l: l}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
+			go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
+		}
+	}()
+	tb.Cleanup(p.cut)
+	return p
+}
+
+// cut closes the listener and every relayed connection: the port is closed.
+func (p *proxy) cut() {
+	_ = p.l.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) addr() string { return p.l.Addr().String() }
+
+func requireAllUnavailable(tb testing.TB, store *postgres.Store) {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	_, err := b.store.ListByUser(ctx, "user-a")
-	require.ErrorIs(t, err, domain.ErrUnavailable)
+	_, err := store.ListByUser(ctx, "user-a")
+	require.ErrorIs(tb, err, domain.ErrUnavailable)
 
-	_, _, err = b.store.Upsert(ctx, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
-	require.ErrorIs(t, err, domain.ErrUnavailable)
+	_, _, err = store.Upsert(ctx, newSub(tb, "user-a", domain.UserTypeClient, newEndpoint()))
+	require.ErrorIs(tb, err, domain.ErrUnavailable)
 
-	require.ErrorIs(t, b.store.DeleteForUser(ctx, "user-a", "https://x"), domain.ErrUnavailable)
-	require.ErrorIs(t, b.store.Delete(ctx, "00000000-0000-0000-0000-000000000000", "https://x"), domain.ErrUnavailable)
-	require.ErrorIs(t, b.store.RecordResult(ctx, "00000000-0000-0000-0000-000000000000", true, time.Now()), domain.ErrUnavailable)
+	require.ErrorIs(tb, store.DeleteForUser(ctx, "user-a", "https://x"), domain.ErrUnavailable)
+	require.ErrorIs(tb, store.Delete(ctx, "00000000-0000-0000-0000-000000000000", "https://x"), domain.ErrUnavailable)
+	require.ErrorIs(tb, store.RecordResult(ctx, "00000000-0000-0000-0000-000000000000", true, time.Now()), domain.ErrUnavailable)
 
-	_, err = b.store.GetOrCreate(ctx, domain.VAPIDKeys{PublicKey: "p", PrivateKey: "k"})
-	require.ErrorIs(t, err, domain.ErrUnavailable)
+	_, err = store.GetOrCreate(ctx, domain.VAPIDKeys{PublicKey: "p", PrivateKey: "k"})
+	require.ErrorIs(tb, err, domain.ErrUnavailable)
 
-	require.ErrorIs(t, b.store.Ping(ctx), domain.ErrUnavailable)
+	require.ErrorIs(tb, store.Ping(ctx), domain.ErrUnavailable)
+}
+
+// proxied returns a DSN for a fresh test database reached through a proxy.
+func proxied(tb testing.TB) (string, *proxy) {
+	tb.Helper()
+	u, err := url.Parse(testdb.New(tb))
+	require.NoError(tb, err)
+	p := newProxy(tb, u.Host)
+	u.Host = p.addr()
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+	return u.String(), p
+}
+
+// TestUnavailableClosedPort: a Store whose database port is closed answers
+// domain.ErrUnavailable from every method, so the API says 503.
+//
+// The Store is built while the port is still open and keeps no idle
+// connection: postgres.NewStore itself cannot be built on a closed port (gorm
+// pings on open; see the report), so the literal "postgres.Connect to
+// 127.0.0.1:1, then NewStore" case is left out.
+func TestUnavailableClosedPort(t *testing.T) {
+	t.Parallel()
+	t.Run("Connect", func(t *testing.T) {
+		t.Parallel()
+		dsn, p := proxied(t)
+		pool, db, err := postgres.Connect(context.Background(), dsn)
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			_ = db.Close()
+			pool.Close()
+		})
+		db.SetMaxIdleConns(0)
+		store, err := postgres.NewStore(db)
+		require.NoError(t, err)
+		pool.Reset()
+		p.cut()
+		requireAllUnavailable(t, store)
+	})
+	t.Run("sql.Open", func(t *testing.T) {
+		t.Parallel()
+		dsn, p := proxied(t)
+		db := testdb.Open(t, dsn)
+		db.SetMaxIdleConns(0)
+		store, err := postgres.NewStore(db)
+		require.NoError(t, err)
+		p.cut()
+		requireAllUnavailable(t, store)
+	})
+}
+
+// TestUnavailableConnectionDropped: the database goes away while the pool
+// holds open connections. Every call fails, and once the dead connections
+// are gone the errors are domain.ErrUnavailable. (The first call currently
+// reports a bare "unexpected EOF", not ErrUnavailable: see the report.)
+func TestUnavailableConnectionDropped(t *testing.T) {
+	t.Parallel()
+	dsn, p := proxied(t)
+	b := connect(t, dsn)
+	require.NoError(t, b.store.Ping(b.ctx))
+	_, err := b.store.ListByUser(b.ctx, "user-a")
+	require.NoError(t, err)
+
+	p.cut()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	unavailable := false
+	for range 5 {
+		_, err := b.store.ListByUser(ctx, "user-a")
+		require.Error(t, err)
+		if errors.Is(err, domain.ErrUnavailable) {
+			unavailable = true
+			break
+		}
+	}
+	require.True(t, unavailable, "never reported domain.ErrUnavailable")
+	requireAllUnavailable(t, b.store)
 }
 
 func TestMigrateConcurrentIdempotent(t *testing.T) {

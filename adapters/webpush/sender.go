@@ -170,12 +170,16 @@ func ParseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+	// Cap before multiplying so a huge value cannot overflow.
+	const maxSecs = int64(365 * 24 * time.Hour / time.Second)
+	secs, err := strconv.ParseInt(v, 10, 64)
+	if errors.Is(err, strconv.ErrRange) && v[0] != '-' {
+		secs, err = maxSecs, nil
+	}
+	if err == nil {
 		if secs < 0 {
 			return 0, false
 		}
-		// Cap before multiplying so a huge value cannot overflow.
-		const maxSecs = int64(365 * 24 * time.Hour / time.Second)
 		return time.Duration(min(secs, maxSecs)) * time.Second, true
 	}
 	t, err := http.ParseTime(v)

@@ -3,6 +3,7 @@
 package app
 
 import (
+	"cmp"
 	"log/slog"
 
 	"github.com/evpower/evpush/domain"
@@ -12,22 +13,28 @@ import (
 // Service runs the notification use cases.
 type Service struct {
 	subs      ports.SubscriptionStore
+	charging  ports.ChargingStore
 	sender    ports.PushSender
 	clock     ports.Clock
 	policy    domain.EndpointPolicy
 	publicKey string
+	locale0   string
 	log       *slog.Logger
 }
 
 // Deps are what Service needs; every field is required but Clock and Logger.
 type Deps struct {
 	Subscriptions ports.SubscriptionStore
-	Sender        ports.PushSender
-	Clock         ports.Clock
-	Policy        domain.EndpointPolicy
+	// Charging is needed by the charging use cases and the fan-out only.
+	Charging ports.ChargingStore
+	Sender   ports.PushSender
+	Clock    ports.Clock
+	Policy   domain.EndpointPolicy
 	// VAPIDPublicKey is the key browsers subscribe with (base64url).
 	VAPIDPublicKey string
-	Logger         *slog.Logger
+	// DefaultLocale is the language of subscriptions that named none.
+	DefaultLocale string
+	Logger        *slog.Logger
 }
 
 // New returns a Service.
@@ -40,13 +47,20 @@ func New(d Deps) *Service {
 	}
 	return &Service{
 		subs:      d.Subscriptions,
+		charging:  d.Charging,
 		sender:    d.Sender,
 		clock:     d.Clock,
 		policy:    d.Policy,
 		publicKey: d.VAPIDPublicKey,
+		locale0:   cmp.Or(d.DefaultLocale, domain.DefaultLocale),
 		log:       d.Logger,
 	}
 }
 
 // PublicKey returns the VAPID public key browsers pass to pushManager.subscribe.
 func (s *Service) PublicKey() string { return s.publicKey }
+
+// locale is the language to write to sub in.
+func (s *Service) locale(sub domain.Subscription) string {
+	return cmp.Or(sub.Locale, s.locale0)
+}

@@ -91,6 +91,32 @@ func (s *fakeStore) ListByUser(_ context.Context, userID string) ([]domain.Subsc
 	return slices.Clone(s.listSubs), nil
 }
 
+func (s *fakeStore) ListForRecipients(_ context.Context, rs []domain.Recipient) ([]domain.Subscription, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listErr != nil {
+		return nil, s.listErr
+	}
+	var out []domain.Subscription
+	for _, sub := range s.listSubs {
+		if slices.Contains(rs, domain.Recipient{UserID: sub.UserID, UserType: sub.UserType}) {
+			out = append(out, sub)
+		}
+	}
+	return out, nil
+}
+
+func (s *fakeStore) Get(_ context.Context, id string) (domain.Subscription, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sub := range s.listSubs {
+		if sub.ID == id {
+			return sub, nil
+		}
+	}
+	return domain.Subscription{}, domain.ErrNotFound
+}
+
 func (s *fakeStore) Delete(_ context.Context, id, endpoint string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

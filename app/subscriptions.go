@@ -24,7 +24,7 @@ func (s *Service) Subscribe(ctx context.Context, caller domain.Principal, in dom
 		return SubscribeResult{}, err
 	}
 	if !caller.MayActAs(sub.UserType) {
-		return SubscribeResult{}, fmt.Errorf("%w: this token may not subscribe as %q", domain.ErrForbidden, sub.UserType)
+		return SubscribeResult{}, domain.Errorf(domain.ErrForbidden, "this token may not subscribe as %q", sub.UserType)
 	}
 	stored, created, err := s.subs.Upsert(ctx, sub)
 	if err != nil {

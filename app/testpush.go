@@ -40,10 +40,10 @@ func (s *Service) SendTest(ctx context.Context, caller domain.Principal) (TestRe
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			outcome := s.deliverNow(ctx, sub, domain.TestNotification(sub.Locale))
+			res, _ := s.deliverNow(ctx, sub, domain.TestNotification(s.locale(sub)))
 			mu.Lock()
 			defer mu.Unlock()
-			switch outcome {
+			switch res.Outcome {
 			case domain.OutcomeDelivered:
 				report.SentTo++
 			case domain.OutcomeGone:
@@ -60,8 +60,9 @@ func (s *Service) SendTest(ctx context.Context, caller domain.Principal) (TestRe
 
 // deliverNow sends one notification and applies its outcome to the stored
 // subscription. Bookkeeping errors are logged, not returned: the push itself
-// has happened and the caller's report must say so.
-func (s *Service) deliverNow(ctx context.Context, sub domain.Subscription, n domain.Notification) domain.Outcome {
+// has happened and the caller must act on what the push service said. err is
+// the sender's error (no usable answer), for the caller's logs.
+func (s *Service) deliverNow(ctx context.Context, sub domain.Subscription, n domain.Notification) (domain.PushResult, error) {
 	res, err := s.sender.Send(ctx, sub, n)
 	log := s.log.With("subscription_id", sub.ID, "endpoint", domain.EndpointLabel(sub.Endpoint),
 		"outcome", res.Outcome.String(), "status", res.StatusCode)
@@ -79,5 +80,5 @@ func (s *Service) deliverNow(ctx context.Context, sub domain.Subscription, n dom
 	if storeErr != nil {
 		log.Error("error recording push outcome", slog.Any("error", storeErr))
 	}
-	return res.Outcome
+	return res, err
 }

@@ -4,6 +4,7 @@ package domain
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -71,3 +72,20 @@ func (e *AuthError) Error() string { return e.Reason }
 
 // Unwrap makes errors.Is(err, ErrUnauthenticated) true.
 func (e *AuthError) Unwrap() error { return ErrUnauthenticated }
+
+// Error is an error of a known kind (ErrNotFound, ErrForbidden, …) with a
+// message meant for the API client. It unwraps to its kind.
+type Error struct {
+	Kind error
+	Msg  string
+}
+
+// Errorf returns an *Error of kind with a formatted message.
+func Errorf(kind error, format string, args ...any) *Error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Unwrap makes errors.Is(err, e.Kind) true.
+func (e *Error) Unwrap() error { return e.Kind }

@@ -21,12 +21,45 @@ type SubscriptionStore interface {
 	DeleteForUser(ctx context.Context, userID, endpoint string) error
 	// ListByUser returns the user's subscriptions, oldest first.
 	ListByUser(ctx context.Context, userID string) ([]domain.Subscription, error)
+	// ListForRecipients returns the subscriptions of each recipient in its
+	// role (a user's client devices, another's owner devices), in one query.
+	ListForRecipients(ctx context.Context, rs []domain.Recipient) ([]domain.Subscription, error)
+	// Get returns one subscription, or domain.ErrNotFound.
+	Get(ctx context.Context, id string) (domain.Subscription, error)
 	// Delete removes a subscription by ID if it still has this endpoint (a
 	// re-subscribe in the meantime keeps its row); missing is not an error.
 	Delete(ctx context.Context, id, endpoint string) error
 	// RecordResult notes a delivery attempt: success resets the failure count
 	// and sets last_success_at, failure increments the count.
 	RecordResult(ctx context.Context, id string, success bool, at time.Time) error
+}
+
+// ChargingStore keeps stations and charging sessions (the charging service's
+// tables, as far as the reference flow needs them).
+type ChargingStore interface {
+	// Station returns a station, or domain.ErrNotFound.
+	Station(ctx context.Context, id string) (domain.Station, error)
+	// InTx runs fn in one database transaction: everything fn writes through
+	// tx, session rows and enqueued events alike, commits or rolls back
+	// together. fn's error rolls back and is returned.
+	InTx(ctx context.Context, fn func(tx ChargingTx) error) error
+}
+
+// ChargingTx is the part of ChargingStore that works inside InTx.
+type ChargingTx interface {
+	// Station returns a station, or domain.ErrNotFound.
+	Station(ctx context.Context, id string) (domain.Station, error)
+	// CreateSession inserts an active session and returns it with its ID and
+	// start time; domain.ErrConflict when the connector already has one.
+	CreateSession(ctx context.Context, s domain.ChargingSession) (domain.ChargingSession, error)
+	// LockSession returns a session locked until the transaction ends, or
+	// domain.ErrNotFound.
+	LockSession(ctx context.Context, id string) (domain.ChargingSession, error)
+	// CompleteSession stores the energy, amount and stop time of s.
+	CompleteSession(ctx context.Context, s domain.ChargingSession) error
+	// Enqueue adds the event to the durable outbox in this transaction: it is
+	// delivered if and only if the transaction commits.
+	Enqueue(ctx context.Context, ev domain.ChargingEvent) error
 }
 
 // PushSender delivers one notification to one subscription now. It classifies

@@ -31,9 +31,14 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 	var authErr *domain.AuthError
 	var status int
 	body := errorBody{Detail: err.Error()}
+	var known *domain.Error
+	if errors.As(err, &known) {
+		body.Detail = known.Msg // without the wrapping context, which is for logs
+	}
 	switch {
 	case errors.As(err, &verr):
 		status = http.StatusUnprocessableEntity
+		body.Detail = verr.Error()
 		for _, f := range verr.Fields {
 			body.Errors = append(body.Errors, fieldError{Field: f.Field, Message: f.Message})
 		}
@@ -47,6 +52,8 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 		status = http.StatusRequestEntityTooLarge
 	case errors.Is(err, domain.ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, domain.ErrConflict):
+		status = http.StatusConflict
 	case errors.Is(err, domain.ErrUnavailable):
 		status = http.StatusServiceUnavailable
 		body.Detail = "Service temporarily unavailable, retry shortly"

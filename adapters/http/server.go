@@ -24,10 +24,18 @@ type Notifications interface {
 	SendTest(ctx context.Context, caller domain.Principal) (app.TestReport, error)
 }
 
+// Charging is the reference charging flow, for the charging endpoints.
+type Charging interface {
+	StartSession(ctx context.Context, caller domain.Principal, stationID string, connectorID int) (domain.ChargingSession, error)
+	StopSession(ctx context.Context, caller domain.Principal, sessionID string, energyKWh float64) (domain.ChargingSession, error)
+}
+
 // Config wires the router.
 type Config struct {
 	Notifications Notifications
-	Tokens        ports.TokenVerifier
+	// Charging, when set, serves the reference charging endpoints.
+	Charging Charging
+	Tokens   ports.TokenVerifier
 	// CORSOrigins lists origins allowed to call the API from another site;
 	// empty means same origin only ("*" allows any).
 	CORSOrigins []string
@@ -35,9 +43,10 @@ type Config struct {
 }
 
 type server struct {
-	app    Notifications
-	tokens ports.TokenVerifier
-	log    *slog.Logger
+	app      Notifications
+	charging Charging
+	tokens   ports.TokenVerifier
+	log      *slog.Logger
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -48,7 +57,7 @@ func NewHandler(cfg Config) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &server{app: cfg.Notifications, tokens: cfg.Tokens, log: log}
+	s := &server{app: cfg.Notifications, charging: cfg.Charging, tokens: cfg.Tokens, log: log}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -67,6 +76,12 @@ func NewHandler(cfg Config) http.Handler {
 	authed.POST("/subscribe", s.handle(s.subscribe))
 	authed.POST("/unsubscribe", s.handle(s.unsubscribe))
 	authed.POST("/test", s.handle(s.sendTest))
+
+	if cfg.Charging != nil {
+		ch := r.Group("/api/v1/charging", s.authenticate(), s.limitBody())
+		ch.POST("/start", s.handle(s.startCharging))
+		ch.POST("/stop", s.handle(s.stopCharging))
+	}
 	return r
 }
 

@@ -132,15 +132,31 @@ func (s *Store) ListByUser(ctx context.Context, userID string) ([]domain.Subscri
 	if err != nil {
 		return nil, fmt.Errorf("error listing subscriptions: %w", translate(err))
 	}
-	subs := make([]domain.Subscription, len(rows))
-	for i, r := range rows {
-		subs[i] = r.toDomain()
+	return toDomainAll(rows), nil
+}
+
+// ListForRecipients implements ports.SubscriptionStore.
+func (s *Store) ListForRecipients(ctx context.Context, rs []domain.Recipient) ([]domain.Subscription, error) {
+	if len(rs) == 0 {
+		return nil, nil
 	}
-	return subs, nil
+	q := s.db.WithContext(ctx)
+	cond := s.db.Where("user_id = ? AND user_type = ?", rs[0].UserID, string(rs[0].UserType))
+	for _, r := range rs[1:] {
+		cond = cond.Or("user_id = ? AND user_type = ?", r.UserID, string(r.UserType))
+	}
+	var rows []subscriptionRow
+	if err := q.Where(cond).Order("created_at, id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("error listing subscriptions: %w", translate(err))
+	}
+	return toDomainAll(rows), nil
 }
 
 // Get returns one subscription by ID, or domain.ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (domain.Subscription, error) {
+	if !uuidRE.MatchString(id) {
+		return domain.Subscription{}, domain.ErrNotFound
+	}
 	var row subscriptionRow
 	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
 		return domain.Subscription{}, fmt.Errorf("error reading subscription: %w", translate(err))
@@ -190,4 +206,12 @@ func (s *Store) GetOrCreate(ctx context.Context, candidate domain.VAPIDKeys) (do
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	return translate(s.db.WithContext(ctx).Exec("SELECT 1").Error)
+}
+
+func toDomainAll(rows []subscriptionRow) []domain.Subscription {
+	subs := make([]domain.Subscription, len(rows))
+	for i, r := range rows {
+		subs[i] = r.toDomain()
+	}
+	return subs
 }

@@ -1,6 +1,7 @@
 // Command evpush delivers Web Push notifications for EvPower.
 //
-//	evpush serve [-migrate=false]   run the API (migrates first by default)
+//	evpush serve [-migrate=false] [-api-only|-workers-only]
+//	                                run the API and the workers (migrates first by default)
 //	evpush migrate                  apply River's and evpush's migrations
 //	evpush vapid                    generate and print a VAPID key pair
 //	evpush token -user ID [-type client|owner] [-ttl 24h]
@@ -70,25 +71,34 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	doMigrate := fs.Bool("migrate", true, "apply migrations before serving")
+	apiOnly := fs.Bool("api-only", false, "serve HTTP only; other instances work the jobs")
+	workersOnly := fs.Bool("workers-only", false, "work jobs only; no HTTP listener")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *apiOnly && *workersOnly {
+		return errors.New("serve: -api-only and -workers-only exclude each other")
 	}
 	cfg, err := wiring.LoadConfig(os.Getenv)
 	if err != nil {
 		return err
 	}
 	log := wiring.NewLogger(cfg)
-	svc, err := wiring.New(ctx, cfg, log, wiring.Options{SkipMigrate: !*doMigrate})
+	svc, err := wiring.New(ctx, cfg, log, wiring.Options{SkipMigrate: !*doMigrate, NoWorkers: *apiOnly})
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("error listening on HTTP_ADDR: %w", err)
+	var ln net.Listener
+	if !*workersOnly {
+		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("error listening on HTTP_ADDR: %w", err)
+		}
+		log.Info("evpush serving", "addr", ln.Addr().String(), "workers", !*apiOnly)
+	} else {
+		log.Info("evpush working jobs", "workers", cfg.Workers)
 	}
-	log.Info("evpush serving", "addr", ln.Addr().String())
-	return svc.Serve(ctx, ln)
+	return svc.Run(ctx, ln)
 }
 
 func migrate(ctx context.Context) error {

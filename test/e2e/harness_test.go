@@ -53,7 +53,7 @@ func setup(t testing.TB, extra map[string]string) *env {
 	e.URL = "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.Svc.Serve(ctx, ln) }()
+	go func() { done <- e.Svc.Run(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		require.NoError(t, <-done)

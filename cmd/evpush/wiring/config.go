@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/evpower/evpush/adapters/auth"
+	"github.com/evpower/evpush/adapters/queue"
 	"github.com/evpower/evpush/adapters/webpush"
 	"github.com/evpower/evpush/domain"
 )
@@ -28,6 +29,8 @@ const (
 	DefaultPushTimeout  = webpush.DefaultTimeout
 	DefaultLogLevel     = "info"
 	DefaultLogFormat    = "text"
+	DefaultWorkers      = queue.DefaultWorkers
+	DefaultRescueAfter  = queue.DefaultRescueAfter
 )
 
 // Config is every setting of the service, loaded and validated once.
@@ -46,6 +49,10 @@ type Config struct {
 
 	PushPolicy  domain.EndpointPolicy
 	PushTimeout time.Duration
+
+	Workers       int           // deliveries at once in this process
+	RescueAfter   time.Duration // when a job left running by a dead process is retried
+	DefaultLocale string
 
 	CORSOrigins []string
 
@@ -146,6 +153,20 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.CORSOrigins = append(c.CORSOrigins, origin)
 	}
 
+	c.Workers, err = intEnv(env("WORKERS", ""), DefaultWorkers, 1, 10_000)
+	check(wrapName("WORKERS", err))
+	c.RescueAfter, err = durationEnv(env("JOB_RESCUE_AFTER", ""), DefaultRescueAfter, time.Second, 24*time.Hour)
+	check(wrapName("JOB_RESCUE_AFTER", err))
+	if c.RescueAfter <= c.PushTimeout+deliverySlack {
+		check(configError("JOB_RESCUE_AFTER", "must be longer than PUSH_TIMEOUT + 5s, or live jobs would be rescued"))
+	}
+	c.DefaultLocale = env("DEFAULT_LOCALE", domain.DefaultLocale)
+	if l, ok := domain.NormalizeLocale(c.DefaultLocale); !ok || !domain.SupportedLocale(l) {
+		check(configError("DEFAULT_LOCALE", "must be a language with messages: ru or en"))
+	} else {
+		c.DefaultLocale = l
+	}
+
 	if err := c.LogLevel.UnmarshalText([]byte(env("LOG_LEVEL", DefaultLogLevel))); err != nil {
 		check(configError("LOG_LEVEL", "must be debug, info, warn or error"))
 	}
@@ -183,6 +204,21 @@ func durationEnv(v string, def, lo, hi time.Duration) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+func intEnv(v string, def, lo, hi int) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("must be a whole number from %d to %d", lo, hi)
+	}
+	return n, nil
+}
+
+// deliverySlack is the time a delivery job gets beyond its push request, for
+// the database work around it.
+const deliverySlack = 5 * time.Second
 
 func boolEnv(v string) (bool, error) {
 	b, err := strconv.ParseBool(v)

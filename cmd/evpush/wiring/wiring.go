@@ -35,6 +35,9 @@ func NewLogger(cfg Config) *slog.Logger {
 type Options struct {
 	// SkipMigrate leaves the schema alone (an operator migrates separately).
 	SkipMigrate bool
+	// NoWorkers runs the API only (`--api-only`): jobs are inserted here
+	// and worked by other instances.
+	NoWorkers bool
 }
 
 // Service is one running evpush instance's parts.
@@ -44,9 +47,11 @@ type Service struct {
 	Pool    *pgxpool.Pool
 	DB      *sql.DB
 	Store   *postgres.Store
+	Queue   *queue.Queue
 	App     *app.Service
 	Handler http.Handler
 	Keys    domain.VAPIDKeys
+	opts    Options
 }
 
 // Migrate applies River's and evpush's migrations under one lock.
@@ -57,7 +62,7 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 // New connects, migrates (unless told not to), settles the VAPID keys and
 // assembles the HTTP handler. Close releases what it opened.
 func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Service, err error) {
-	s := &Service{Config: cfg, Log: log}
+	s := &Service{Config: cfg, Log: log, opts: opts}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -88,15 +93,33 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 		return nil, err
 	}
 	sender := webpush.NewSender(webpush.Config{Keys: s.Keys, Subject: cfg.VAPIDSubject, Timeout: cfg.PushTimeout})
+	// The app and the queue need each other (the app's charging flow
+	// enqueues, the workers call the app): the queue gets the app through
+	// a handler that is set before any job can run.
+	h := &handler{}
+	if s.Queue, err = queue.New(queue.Config{
+		DB: s.DB, Pool: s.Pool, Handler: h, Workers: cfg.Workers,
+		DeliveryTimeout: cfg.PushTimeout + deliverySlack, RescueAfter: cfg.RescueAfter, Logger: log,
+	}); err != nil {
+		return nil, err
+	}
+	charging, err := postgres.NewChargingStore(s.DB, s.Queue)
+	if err != nil {
+		return nil, err
+	}
 	s.App = app.New(app.Deps{
 		Subscriptions:  s.Store,
+		Charging:       charging,
 		Sender:         sender,
 		Policy:         cfg.PushPolicy,
 		VAPIDPublicKey: s.Keys.PublicKey,
+		DefaultLocale:  cfg.DefaultLocale,
 		Logger:         log,
 	})
+	h.Service = s.App
 	s.Handler = httpadapter.NewHandler(httpadapter.Config{
 		Notifications: s.App,
+		Charging:      s.App,
 		Tokens:        verifier,
 		CORSOrigins:   cfg.CORSOrigins,
 		Logger:        log,
@@ -127,6 +150,9 @@ func vapidKeys(ctx context.Context, cfg Config, store *postgres.Store, log *slog
 	return keys, nil
 }
 
+// handler forwards the workers' calls to the app.
+type handler struct{ *app.Service }
+
 // Close releases the database pool.
 func (s *Service) Close() {
 	if s.DB != nil {
@@ -147,32 +173,51 @@ const (
 	shutdownTimeout   = 25 * time.Second
 )
 
-// Serve answers HTTP on ln until ctx is cancelled, then drains in-flight
-// requests for up to shutdownTimeout.
-func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.Handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+// Run works jobs (unless NoWorkers) and answers HTTP on ln (unless nil)
+// until ctx is cancelled. Then it stops taking requests, drains those in
+// flight for up to shutdownTimeout, and lets running jobs finish (River
+// cancels them after its soft-stop timeout and retries them later: none is
+// lost).
+func (s *Service) Run(ctx context.Context, ln net.Listener) error {
+	if !s.opts.NoWorkers {
+		// A context of its own: Stop, not ctx, ends the workers, after HTTP
+		// has drained.
+		if err := s.Queue.Start(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("error starting workers: %w", err)
+		}
 	}
+	var srv *http.Server
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if ln != nil {
+		srv = &http.Server{
+			Handler:           s.Handler,
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+		}
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	var runErr error
 	select {
-	case err := <-errc:
-		return err
+	case runErr = <-errc:
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("error draining HTTP requests: %w", err)
+	if srv != nil && runErr == nil {
+		if err := srv.Shutdown(stopCtx); err != nil {
+			runErr = fmt.Errorf("error draining HTTP requests: %w", err)
+		} else if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			runErr = err
+		}
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if !s.opts.NoWorkers {
+		if err := s.Queue.Stop(stopCtx); err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("error stopping workers: %w", err))
+		}
 	}
-	return nil
+	return runErr
 }

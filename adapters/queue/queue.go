@@ -1,0 +1,277 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/evpower/evpush/app"
+	"github.com/evpower/evpush/domain"
+)
+
+// Handler is what the workers need from the app layer.
+type Handler interface {
+	// Recipients lists the subscriptions that hear of an event.
+	Recipients(ctx context.Context, ev domain.ChargingEvent) ([]domain.Subscription, error)
+	// Deliver sends the event's notification to one subscription.
+	Deliver(ctx context.Context, subscriptionID string, ev domain.ChargingEvent) (domain.PushResult, error)
+}
+
+// Config configures the River client.
+type Config struct {
+	DB      *sql.DB
+	Pool    *pgxpool.Pool // LISTEN/NOTIFY: jobs are picked up within milliseconds of commit
+	Handler Handler
+	// Workers is how many deliveries run at once in this process.
+	Workers int
+	// DeliveryTimeout bounds one delivery job (a push request plus bookkeeping).
+	DeliveryTimeout time.Duration
+	// RescueAfter is when a job left running by a dead process is retried.
+	RescueAfter time.Duration
+	Logger      *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultWorkers     = 100
+	DefaultRescueAfter = time.Minute
+	eventWorkers       = 20
+	// fetchCooldown: River's 100ms default caps a queue near MaxWorkers×10
+	// jobs/s; LISTEN/NOTIFY wakes fetchers, the cooldown only bounds polling.
+	fetchCooldown     = 10 * time.Millisecond
+	fetchPollInterval = time.Second
+	softStopTimeout   = 20 * time.Second
+	maxSnoozes        = 20
+	defaultSnooze     = 30 * time.Second
+	maxSnooze         = time.Hour
+)
+
+// Queue is the River client: it inserts events (Outbox) and works fan-out and
+// delivery jobs.
+type Queue struct {
+	*Outbox
+	client *river.Client[*sql.Tx]
+	h      Handler
+	log    *slog.Logger
+}
+
+// New builds the client; Start makes it work jobs.
+func New(cfg Config) (*Queue, error) {
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = DefaultRescueAfter
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	q := &Queue{h: cfg.Handler, log: cfg.Logger}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &startedWorker{q: q})
+	river.AddWorker(workers, &completedWorker{q: q})
+	river.AddWorker(workers, &deliveryWorker{q: q, timeout: cfg.DeliveryTimeout})
+
+	client, err := river.NewClient(riverdatabasesql.NewWithPgxListener(cfg.DB, cfg.Pool), &river.Config{
+		Queues: map[string]river.QueueConfig{
+			QueueEvents:     {MaxWorkers: eventWorkers, FetchCooldown: fetchCooldown, FetchPollInterval: fetchPollInterval},
+			QueueDeliveries: {MaxWorkers: cfg.Workers, FetchCooldown: fetchCooldown, FetchPollInterval: fetchPollInterval},
+		},
+		Workers:              workers,
+		RetryPolicy:          backoff{},
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		SoftStopTimeout:      softStopTimeout,
+		ErrorHandler:         errorHandler{log: cfg.Logger},
+		// River logs its own routine at info; keep the service's log for
+		// what an operator acts on.
+		Logger: slog.New(levelFloor{Handler: cfg.Logger.Handler(), min: slog.LevelWarn}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error creating River client: %w", err)
+	}
+	q.client = client
+	q.Outbox = &Outbox{client: client}
+	return q, nil
+}
+
+// Start works jobs until Stop, or until ctx is cancelled.
+func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
+
+// Stop finishes the jobs in flight (up to the soft-stop timeout, after which
+// their contexts are cancelled and River retries them later) and returns.
+func (q *Queue) Stop(ctx context.Context) error { return q.client.Stop(ctx) }
+
+// Client exposes the River client to River UI.
+func (q *Queue) Client() *river.Client[*sql.Tx] { return q.client }
+
+type startedWorker struct {
+	river.WorkerDefaults[ChargingStarted]
+	q *Queue
+}
+
+func (w *startedWorker) Work(ctx context.Context, job *river.Job[ChargingStarted]) error {
+	return w.q.fanOut(ctx, job.JobRow, job.Args.event(job.CreatedAt))
+}
+
+type completedWorker struct {
+	river.WorkerDefaults[ChargingCompleted]
+	q *Queue
+}
+
+func (w *completedWorker) Work(ctx context.Context, job *river.Job[ChargingCompleted]) error {
+	return w.q.fanOut(ctx, job.JobRow, job.Args.event(job.CreatedAt))
+}
+
+// fanOut inserts one delivery job per recipient subscription. Deliveries are
+// unique by event and subscription, so a retried fan-out or a duplicate event
+// adds nothing.
+func (q *Queue) fanOut(ctx context.Context, job *rivertype.JobRow, ev domain.ChargingEvent) error {
+	subs, err := q.h.Recipients(ctx, ev)
+	if errors.Is(err, domain.ErrInvalid) {
+		// A job inserted by hand or by another service with bad args:
+		// retrying cannot help.
+		q.log.Warn("invalid charging event", "job_id", job.ID, "job_kind", job.Kind, "error", err)
+		return river.JobCancel(err)
+	}
+	if err != nil {
+		return err
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(subs))
+	for i, s := range subs {
+		params[i] = river.InsertManyParams{Args: Delivery{EventKey: ev.Key(), SubscriptionID: s.ID, Event: payloadOf(ev)}}
+	}
+	res, err := q.client.InsertMany(ctx, params)
+	if err != nil {
+		return fmt.Errorf("error inserting deliveries: %w", err)
+	}
+	skipped := 0
+	for _, r := range res {
+		if r.UniqueSkippedAsDuplicate {
+			skipped++
+		}
+	}
+	q.log.Debug("event fanned out", "job_id", job.ID, "job_kind", job.Kind,
+		"session_id", ev.SessionID, "deliveries", len(res)-skipped, "duplicates", skipped)
+	return nil
+}
+
+type deliveryWorker struct {
+	river.WorkerDefaults[Delivery]
+	q       *Queue
+	timeout time.Duration
+}
+
+// Timeout bounds one delivery; 0 keeps River's default.
+func (w *deliveryWorker) Timeout(*river.Job[Delivery]) time.Duration { return w.timeout }
+
+// Work sends one notification and turns the push service's answer into what
+// River should do next.
+func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[Delivery]) error {
+	ev := job.Args.Event.event()
+	res, err := w.q.h.Deliver(ctx, job.Args.SubscriptionID, ev)
+	log := w.q.log.With("job_id", job.ID, "job_kind", job.Kind, "attempt", job.Attempt,
+		"subscription_id", job.Args.SubscriptionID, "session_id", ev.SessionID)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		log.Info("subscription removed before delivery; nothing to send")
+		return nil
+	case errors.Is(err, app.ErrExpired):
+		log.Warn("notification expired before it could be delivered")
+		return river.JobCancel(err)
+	case res.Outcome == 0 && err != nil:
+		return err // bookkeeping failed (database): retry
+	}
+	switch res.Outcome {
+	case domain.OutcomeDelivered:
+		return nil
+	case domain.OutcomeGone:
+		return river.JobCancel(fmt.Errorf("subscription gone (HTTP %d); deleted", res.StatusCode))
+	case domain.OutcomeRateLimited:
+		if snoozes(job.JobRow) >= maxSnoozes {
+			return fmt.Errorf("push service rate limited this subscription %d times", maxSnoozes)
+		}
+		return river.JobSnooze(snoozeFor(res.RetryAfter))
+	case domain.OutcomeRejected:
+		log.Warn("push service rejected the message; not retrying", "status", res.StatusCode, "reason", res.Reason)
+		return river.JobCancel(fmt.Errorf("rejected (HTTP %d): %s", res.StatusCode, res.Reason))
+	default:
+		if err == nil {
+			err = errors.New(res.Reason)
+		}
+		return fmt.Errorf("push failed (HTTP %d): %w", res.StatusCode, err)
+	}
+}
+
+// snoozeFor clamps a Retry-After: River panics on negative snoozes, and a
+// push service asking for a day would park the job past its relevance.
+func snoozeFor(retryAfter time.Duration) time.Duration {
+	if retryAfter <= 0 {
+		return defaultSnooze
+	}
+	return min(max(retryAfter, time.Second), maxSnooze)
+}
+
+// snoozes counts earlier snoozes, which River keeps in the job's metadata
+// (they do not consume attempts, so they are capped separately).
+func snoozes(job *rivertype.JobRow) int {
+	var m struct {
+		Snoozes int `json:"snoozes"`
+	}
+	_ = json.Unmarshal(job.Metadata, &m)
+	return m.Snoozes
+}
+
+// backoff is exponential with jitter: 5s, 10s, 20s, … up to an hour, each
+// ±20%, so a push service's outage does not end in a synchronized stampede.
+type backoff struct{}
+
+func (backoff) NextRetry(job *rivertype.JobRow) time.Time {
+	attempt := len(job.Errors) + 1
+	d := min(5*time.Second<<min(attempt-1, 20), time.Hour)
+	jitter := time.Duration((rand.Float64()*0.4 - 0.2) * float64(d))
+	return time.Now().Add(d + jitter)
+}
+
+type errorHandler struct{ log *slog.Logger }
+
+func (h errorHandler) HandleError(_ context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
+	h.log.Warn("job failed; River will retry", "job_id", job.ID, "job_kind", job.Kind,
+		"attempt", job.Attempt, "max_attempts", job.MaxAttempts, "error", err)
+	return nil
+}
+
+func (h errorHandler) HandlePanic(_ context.Context, job *rivertype.JobRow, v any, trace string) *river.ErrorHandlerResult {
+	h.log.Error("job panicked", "job_id", job.ID, "job_kind", job.Kind, "panic", v, "trace", trace)
+	return nil
+}
+
+// levelFloor drops records below min.
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFloor{Handler: h.Handler.WithAttrs(as), min: h.min}
+}
+
+func (h levelFloor) WithGroup(name string) slog.Handler {
+	return levelFloor{Handler: h.Handler.WithGroup(name), min: h.min}
+}

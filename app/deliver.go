@@ -1,0 +1,61 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/evpower/evpush/domain"
+)
+
+// ErrExpired says a notification outlived its TTL before it could be
+// delivered: sending "charging started" hours late would only confuse.
+var ErrExpired = errors.New("notification expired before delivery")
+
+// Recipients fans an event out: the subscriptions of the driver (as client)
+// and of the station's owner (as owner). An event without an owner id gets
+// it from the station; an unknown station only loses the owner's copy.
+func (s *Service) Recipients(ctx context.Context, ev domain.ChargingEvent) ([]domain.Subscription, error) {
+	if err := ev.Validate(); err != nil {
+		return nil, err
+	}
+	if ev.OwnerID == "" && ev.StationID != "" {
+		st, err := s.charging.Station(ctx, ev.StationID)
+		switch {
+		case err == nil:
+			ev.OwnerID = st.OwnerID
+		case errors.Is(err, domain.ErrNotFound):
+			s.log.Warn("event names an unknown station; its owner is not notified",
+				"session_id", ev.SessionID, "station_id", ev.StationID)
+		default:
+			return nil, fmt.Errorf("error reading station: %w", err)
+		}
+	}
+	subs, err := s.subs.ListForRecipients(ctx, ev.Recipients())
+	if err != nil {
+		return nil, fmt.Errorf("error listing recipients: %w", err)
+	}
+	return subs, nil
+}
+
+// Deliver sends the event's notification to one subscription, rendered for
+// its role and language, and applies the outcome to the subscription (gone:
+// deleted; delivered or failed: recorded). It returns domain.ErrNotFound when
+// the subscription no longer exists and ErrExpired when the message's TTL has
+// passed since the event; the caller decides about retries from the result.
+func (s *Service) Deliver(ctx context.Context, subscriptionID string, ev domain.ChargingEvent) (domain.PushResult, error) {
+	sub, err := s.subs.Get(ctx, subscriptionID)
+	if err != nil {
+		return domain.PushResult{}, err
+	}
+	n := domain.EventNotification(ev, sub.UserType, s.locale(sub))
+	if !ev.OccurredAt.IsZero() {
+		left := ev.OccurredAt.Add(n.TTL).Sub(s.clock.Now())
+		if left <= 0 {
+			return domain.PushResult{}, ErrExpired
+		}
+		// The push service should keep it only as long as it stays relevant.
+		n.TTL = left
+	}
+	return s.deliverNow(ctx, sub, n)
+}

@@ -1,0 +1,155 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"time"
+)
+
+// Station is a charging station, as far as notifications need it.
+type Station struct {
+	ID          string
+	OwnerID     string
+	PricePerKWh string // decimal, in Currency per kWh
+}
+
+// SessionStatus is the state of a charging session.
+type SessionStatus string
+
+// Session states.
+const (
+	SessionActive    SessionStatus = "active"
+	SessionCompleted SessionStatus = "completed"
+)
+
+// ChargingSession is one car charging at one connector.
+type ChargingSession struct {
+	ID          string
+	UserID      string // the driver
+	StationID   string
+	ConnectorID int
+	Status      SessionStatus
+	EnergyKWh   float64
+	Amount      Cents
+	StartedAt   time.Time
+	StoppedAt   *time.Time
+}
+
+// Errors of the charging reference flow.
+var (
+	// ErrConflict marks a request that clashes with the current state
+	// (a connector already busy, a session already stopped).
+	ErrConflict = errors.New("conflict")
+)
+
+// Cents is an amount of money in hundredths of the currency unit, so sums are
+// exact.
+type Cents int64
+
+// String formats c as a decimal with two places ("166.63").
+func (c Cents) String() string {
+	sign := ""
+	if c < 0 {
+		sign, c = "-", -c
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, c/100, c%100)
+}
+
+// ParseCents reads a decimal amount ("166.63"), rounding half-up to cents.
+func ParseCents(s string) (Cents, error) { return ChargeAmount(1, s) }
+
+// Float returns c in currency units, for JSON.
+func (c Cents) Float() float64 { return float64(c) / 100 }
+
+// MaxEnergyKWh bounds one session's energy: far above any real car battery,
+// low enough that amounts cannot overflow.
+const MaxEnergyKWh = 10_000
+
+// ChargeAmount is energy × price, rounded half-up to cents. The arithmetic is
+// exact (rationals): 12.5 kWh at 13.33 is 166.625, billed 166.63.
+func ChargeAmount(energyKWh float64, pricePerKWh string) (Cents, error) {
+	if math.IsNaN(energyKWh) || energyKWh < 0 || energyKWh > MaxEnergyKWh {
+		return 0, Invalid("energy_kwh", fmt.Sprintf("must be between 0 and %d", MaxEnergyKWh))
+	}
+	energy, ok := new(big.Rat).SetString(strconv.FormatFloat(energyKWh, 'f', -1, 64))
+	if !ok {
+		return 0, Invalid("energy_kwh", "must be a number")
+	}
+	price, ok := new(big.Rat).SetString(pricePerKWh)
+	if !ok || price.Sign() < 0 {
+		return 0, fmt.Errorf("station price %q is not a non-negative decimal", pricePerKWh)
+	}
+	cents := new(big.Rat).Mul(energy, price)
+	cents.Mul(cents, big.NewRat(100, 1))
+	// Half-up: add one half and truncate (amounts are never negative).
+	cents.Add(cents, big.NewRat(1, 2))
+	q := new(big.Int).Quo(cents.Num(), cents.Denom())
+	if !q.IsInt64() {
+		return 0, Invalid("energy_kwh", "amount too large")
+	}
+	return Cents(q.Int64()), nil
+}
+
+// EventKind names a charging event; it is also the River job kind that
+// carries it (a stable contract, see the README).
+type EventKind string
+
+// The two events of the charging flow.
+const (
+	EventChargingStarted   EventKind = "charging_started"
+	EventChargingCompleted EventKind = "charging_completed"
+)
+
+// ChargingEvent is what happened, with every field any recipient's message
+// needs.
+type ChargingEvent struct {
+	Kind        EventKind
+	SessionID   string
+	StationID   string
+	ConnectorID int
+	DriverID    string
+	OwnerID     string // "" when unknown: looked up from the station
+	EnergyKWh   float64
+	Amount      Cents
+	OccurredAt  time.Time
+}
+
+// Key identifies the event for idempotency: one delivery per event and device.
+func (e ChargingEvent) Key() string { return string(e.Kind) + ":" + e.SessionID }
+
+// Recipient is a user in a role: the driver as client, the owner as owner.
+type Recipient struct {
+	UserID   string
+	UserType UserType
+}
+
+// Recipients are who hear of the event: the driver as client and the
+// station's owner as owner.
+func (e ChargingEvent) Recipients() []Recipient {
+	var rs []Recipient
+	if e.DriverID != "" {
+		rs = append(rs, Recipient{UserID: e.DriverID, UserType: UserTypeClient})
+	}
+	if e.OwnerID != "" {
+		rs = append(rs, Recipient{UserID: e.OwnerID, UserType: UserTypeOwner})
+	}
+	return rs
+}
+
+// Validate checks the fields every event needs.
+func (e ChargingEvent) Validate() error {
+	v := &ValidationError{}
+	if e.Kind != EventChargingStarted && e.Kind != EventChargingCompleted {
+		v.add("kind", "must be charging_started or charging_completed")
+	}
+	if e.SessionID == "" {
+		v.add("session_id", "is required")
+	}
+	if e.DriverID == "" && e.OwnerID == "" {
+		v.add("user_id", "is required")
+	}
+	return v.orNil()
+}

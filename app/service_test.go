@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +25,8 @@ var (
 	_ ports.SubscriptionStore = (*fakeStore)(nil)
 	_ ports.PushSender        = (*fakeSender)(nil)
 	_ ports.Clock             = fakeClock{}
+	_ ports.ChargingStore     = (*fakeCharging)(nil)
+	_ ports.ChargingTx        = (*fakeChargingTx)(nil)
 )
 
 var testNow = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
@@ -61,6 +64,7 @@ type fakeStore struct {
 	lists          []string
 	deletes        []deleteCall
 	records        []recordCall
+	recipients     [][]domain.Recipient
 }
 
 func (s *fakeStore) Upsert(_ context.Context, sub domain.Subscription) (domain.Subscription, bool, error) {
@@ -94,6 +98,7 @@ func (s *fakeStore) ListByUser(_ context.Context, userID string) ([]domain.Subsc
 func (s *fakeStore) ListForRecipients(_ context.Context, rs []domain.Recipient) ([]domain.Subscription, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.recipients = append(s.recipients, slices.Clone(rs))
 	if s.listErr != nil {
 		return nil, s.listErr
 	}
@@ -198,19 +203,215 @@ func (f *fakeSender) calls() []sendCall {
 	return slices.Clone(f.sent)
 }
 
+// fakeCharging is a ChargingStore with an in-memory "database" of stations,
+// sessions and enqueued events. InTx hands fn a fakeChargingTx whose writes
+// are buffered and applied only when fn returns nil, so a failing fn rolls
+// back everything it wrote. Every call is recorded with the number of the
+// transaction it ran in (0: outside any transaction).
+type fakeCharging struct {
+	mu sync.Mutex
+
+	// The committed state.
+	stations map[string]domain.Station
+	sessions map[string]domain.ChargingSession
+	events   []domain.ChargingEvent
+
+	// startedAt is the StartedAt CreateSession assigns.
+	startedAt time.Time
+	// Errors to fail each step with; nil means the step works.
+	stationErr  error // Station, inside and outside transactions
+	createErr   error
+	lockErr     error
+	completeErr error
+	enqueueErr  error
+
+	txs       int // transactions begun
+	rollbacks int
+	nextID    int
+	calls     []chargingCall
+}
+
+type chargingCall struct {
+	Tx  int // 0: outside InTx
+	Op  string
+	Arg any
+}
+
+func newFakeCharging() *fakeCharging {
+	return &fakeCharging{
+		stations:  map[string]domain.Station{},
+		sessions:  map[string]domain.ChargingSession{},
+		startedAt: testNow.Add(-30 * time.Minute),
+	}
+}
+
+func (f *fakeCharging) record(tx int, op string, arg any) {
+	f.calls = append(f.calls, chargingCall{Tx: tx, Op: op, Arg: arg})
+}
+
+func (f *fakeCharging) station(tx int, id string) (domain.Station, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(tx, "Station", id)
+	if f.stationErr != nil {
+		return domain.Station{}, f.stationErr
+	}
+	st, ok := f.stations[id]
+	if !ok {
+		return domain.Station{}, domain.ErrNotFound
+	}
+	return st, nil
+}
+
+func (f *fakeCharging) Station(_ context.Context, id string) (domain.Station, error) {
+	return f.station(0, id)
+}
+
+func (f *fakeCharging) InTx(_ context.Context, fn func(tx ports.ChargingTx) error) error {
+	f.mu.Lock()
+	f.txs++
+	tx := &fakeChargingTx{f: f, n: f.txs, sessions: maps.Clone(f.sessions)}
+	f.mu.Unlock()
+
+	err := fn(tx)
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tx.done = true
+	if err != nil {
+		f.rollbacks++
+		return err
+	}
+	f.sessions = tx.sessions
+	f.events = append(f.events, tx.events...)
+	return nil
+}
+
+// committed returns the committed sessions and events.
+func (f *fakeCharging) committed() (map[string]domain.ChargingSession, []domain.ChargingEvent) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.sessions), slices.Clone(f.events)
+}
+
+// ops returns the recorded calls.
+func (f *fakeCharging) ops() []chargingCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// fakeChargingTx is one transaction of fakeCharging: it works on a copy of
+// the sessions and buffers events until the transaction commits.
+type fakeChargingTx struct {
+	f        *fakeCharging
+	n        int
+	sessions map[string]domain.ChargingSession
+	events   []domain.ChargingEvent
+	done     bool
+}
+
+var errTxDone = errors.New("fake: transaction already finished")
+
+func (t *fakeChargingTx) Station(_ context.Context, id string) (domain.Station, error) {
+	if t.finished() {
+		return domain.Station{}, errTxDone
+	}
+	return t.f.station(t.n, id)
+}
+
+func (t *fakeChargingTx) finished() bool {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	return t.done
+}
+
+func (t *fakeChargingTx) CreateSession(_ context.Context, s domain.ChargingSession) (domain.ChargingSession, error) {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	if t.done {
+		return domain.ChargingSession{}, errTxDone
+	}
+	t.f.record(t.n, "CreateSession", s)
+	if t.f.createErr != nil {
+		return domain.ChargingSession{}, t.f.createErr
+	}
+	for _, o := range t.sessions {
+		if o.StationID == s.StationID && o.ConnectorID == s.ConnectorID && o.Status == domain.SessionActive {
+			return domain.ChargingSession{}, domain.ErrConflict
+		}
+	}
+	t.f.nextID++
+	s.ID = fmt.Sprintf("sess-%d", t.f.nextID)
+	s.StartedAt = t.f.startedAt
+	t.sessions[s.ID] = s
+	return s, nil
+}
+
+func (t *fakeChargingTx) LockSession(_ context.Context, id string) (domain.ChargingSession, error) {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	if t.done {
+		return domain.ChargingSession{}, errTxDone
+	}
+	t.f.record(t.n, "LockSession", id)
+	if t.f.lockErr != nil {
+		return domain.ChargingSession{}, t.f.lockErr
+	}
+	s, ok := t.sessions[id]
+	if !ok {
+		return domain.ChargingSession{}, domain.ErrNotFound
+	}
+	return s, nil
+}
+
+func (t *fakeChargingTx) CompleteSession(_ context.Context, s domain.ChargingSession) error {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	if t.done {
+		return errTxDone
+	}
+	t.f.record(t.n, "CompleteSession", s)
+	if t.f.completeErr != nil {
+		return t.f.completeErr
+	}
+	if _, ok := t.sessions[s.ID]; !ok {
+		return domain.ErrNotFound
+	}
+	t.sessions[s.ID] = s
+	return nil
+}
+
+func (t *fakeChargingTx) Enqueue(_ context.Context, ev domain.ChargingEvent) error {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	if t.done {
+		return errTxDone
+	}
+	t.f.record(t.n, "Enqueue", ev)
+	if t.f.enqueueErr != nil {
+		return t.f.enqueueErr
+	}
+	t.events = append(t.events, ev)
+	return nil
+}
+
 // deps are the fakes behind one Service under test.
 type deps struct {
-	store  *fakeStore
-	sender *fakeSender
-	policy domain.EndpointPolicy
+	store         *fakeStore
+	sender        *fakeSender
+	charging      *fakeCharging
+	policy        domain.EndpointPolicy
+	defaultLocale string // app.Deps.DefaultLocale; "" leaves the domain default
 }
 
 func newDeps(tb testing.TB) *deps {
 	tb.Helper()
 	return &deps{
-		store:  &fakeStore{upsertID: "sub-id-1", upsertCreated: true},
-		sender: &fakeSender{answers: map[string]sendAnswer{}},
-		policy: domain.EndpointPolicy{AllowedHosts: domain.DefaultPushHosts},
+		store:    &fakeStore{upsertID: "sub-id-1", upsertCreated: true},
+		sender:   &fakeSender{answers: map[string]sendAnswer{}},
+		charging: newFakeCharging(),
+		policy:   domain.EndpointPolicy{AllowedHosts: domain.DefaultPushHosts},
 	}
 }
 
@@ -218,10 +419,12 @@ func (d *deps) service(tb testing.TB) *app.Service {
 	tb.Helper()
 	return app.New(app.Deps{
 		Subscriptions:  d.store,
+		Charging:       d.charging,
 		Sender:         d.sender,
 		Clock:          fakeClock{now: testNow},
 		Policy:         d.policy,
 		VAPIDPublicKey: "BPublicKey",
+		DefaultLocale:  d.defaultLocale,
 		Logger:         slog.New(slog.DiscardHandler),
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +159,69 @@ func (e *env) subscribe(tok string, d *pushservice.Device, userType string) stri
 	id, _ := r.Body["subscription_id"].(string)
 	require.NotEmpty(e.t, id)
 	return id
+}
+
+// station inserts a station into the charging service's table.
+func (e *env) station(id, owner, price string) {
+	e.t.Helper()
+	_, err := e.Svc.DB.Exec(`INSERT INTO stations (id, owner_id, price_per_kwh) VALUES ($1, $2, $3)`, id, owner, price)
+	require.NoError(e.t, err)
+}
+
+// subscribeIn registers d in a role and language.
+func (e *env) subscribeIn(tok string, d *pushservice.Device, userType, locale string) string {
+	e.t.Helper()
+	body := subscribeBody(d, userType)
+	body["locale"] = locale
+	r := e.call("POST", api+"/subscribe", tok, body)
+	require.Equal(e.t, http.StatusOK, r.Status, r.Raw)
+	return r.Body["subscription_id"].(string)
+}
+
+// jobState waits until the newest delivery job for subscription id reaches
+// a final state (or one of want) and returns its state, attempt and errors.
+func (e *env) jobState(subscriptionID string, want ...string) (state string, attempt int) {
+	e.t.Helper()
+	final := append([]string{"completed", "cancelled", "discarded"}, want...)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := e.Svc.DB.QueryRow(`SELECT state, attempt FROM river_job
+			WHERE kind = 'push_delivery' AND args->>'subscription_id' = $1
+			ORDER BY id DESC LIMIT 1`, subscriptionID).Scan(&state, &attempt)
+		if err == nil && slices.Contains(final, state) {
+			return state, attempt
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("delivery job for %s: state %q after 30s (err %v)", subscriptionID, state, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// idle waits until no job is waiting or running: every event fanned out and
+// every delivery finished.
+func (e *env) idle() {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		require.NoError(e.t, e.Svc.DB.QueryRow(`SELECT count(*) FROM river_job
+			WHERE state NOT IN ('completed', 'cancelled', 'discarded')`).Scan(&n))
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d jobs still pending after 30s", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// payload decodes a delivered message.
+func payload(t testing.TB, m pushservice.Message) map[string]any {
+	t.Helper()
+	require.Empty(t, m.Err)
+	var p map[string]any
+	require.NoError(t, json.Unmarshal(m.Payload, &p))
+	return p
 }

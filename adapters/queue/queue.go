@@ -34,8 +34,9 @@ type Config struct {
 	Handler Handler
 	// Workers is how many deliveries run at once in this process.
 	Workers int
-	// DeliveryTimeout bounds one delivery job (a push request plus bookkeeping).
-	DeliveryTimeout time.Duration
+	// JobTimeout bounds one job: a delivery is a push request plus
+	// bookkeeping, a fan-out a query and an insert.
+	JobTimeout time.Duration
 	// RescueAfter is when a job left running by a dead process is retried.
 	RescueAfter time.Duration
 	Logger      *slog.Logger
@@ -80,7 +81,7 @@ func New(cfg Config) (*Queue, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &startedWorker{q: q})
 	river.AddWorker(workers, &completedWorker{q: q})
-	river.AddWorker(workers, &deliveryWorker{q: q, timeout: cfg.DeliveryTimeout})
+	river.AddWorker(workers, &deliveryWorker{q: q})
 
 	client, err := river.NewClient(riverdatabasesql.NewWithPgxListener(cfg.DB, cfg.Pool), &river.Config{
 		Queues: map[string]river.QueueConfig{
@@ -89,6 +90,7 @@ func New(cfg Config) (*Queue, error) {
 		},
 		Workers:              workers,
 		RetryPolicy:          backoff{},
+		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		SoftStopTimeout:      softStopTimeout,
 		ErrorHandler:         errorHandler{log: cfg.Logger},
@@ -170,12 +172,8 @@ func (q *Queue) fanOut(ctx context.Context, job *rivertype.JobRow, ev domain.Cha
 
 type deliveryWorker struct {
 	river.WorkerDefaults[Delivery]
-	q       *Queue
-	timeout time.Duration
+	q *Queue
 }
-
-// Timeout bounds one delivery; 0 keeps River's default.
-func (w *deliveryWorker) Timeout(*river.Job[Delivery]) time.Duration { return w.timeout }
 
 // Work sends one notification and turns the push service's answer into what
 // River should do next.

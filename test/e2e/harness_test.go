@@ -36,6 +36,12 @@ type env struct {
 // VAPID keys, HTTP server on :0). extra overrides environment variables.
 func setup(t testing.TB, extra map[string]string) *env {
 	t.Helper()
+	return setupWith(t, extra, wiring.Options{})
+}
+
+// setupWith is setup with serve's options (e.g. API only).
+func setupWith(t testing.TB, extra map[string]string, opts wiring.Options) *env {
+	t.Helper()
 	e := &env{t: t, DBURL: testdb.New(t)}
 	vars := map[string]string{
 		"DATABASE_URL":        e.DBURL,
@@ -47,7 +53,7 @@ func setup(t testing.TB, extra map[string]string) *env {
 	for k, v := range extra {
 		vars[k] = v
 	}
-	e.Svc = start(t, vars)
+	e.Svc = startWith(t, vars, opts)
 	e.Push = pushservice.New(t, pushservice.WithVAPIDPublicKey(e.Svc.Keys.PublicKey))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -65,10 +71,15 @@ func setup(t testing.TB, extra map[string]string) *env {
 // start assembles a Service from vars, closed when t ends.
 func start(t testing.TB, vars map[string]string) *wiring.Service {
 	t.Helper()
+	return startWith(t, vars, wiring.Options{})
+}
+
+func startWith(t testing.TB, vars map[string]string, opts wiring.Options) *wiring.Service {
+	t.Helper()
 	cfg, err := wiring.LoadConfig(func(k string) string { return vars[k] })
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := wiring.New(context.Background(), cfg, log, wiring.Options{})
+	svc, err := wiring.New(context.Background(), cfg, log, opts)
 	require.NoError(t, err)
 	t.Cleanup(svc.Close)
 	return svc

@@ -99,7 +99,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 	h := &handler{}
 	if s.Queue, err = queue.New(queue.Config{
 		DB: s.DB, Pool: s.Pool, Handler: h, Workers: cfg.Workers,
-		DeliveryTimeout: cfg.PushTimeout + deliverySlack, RescueAfter: cfg.RescueAfter, Logger: log,
+		JobTimeout: cfg.PushTimeout + deliverySlack, RescueAfter: cfg.RescueAfter, Logger: log,
 	}); err != nil {
 		return nil, err
 	}

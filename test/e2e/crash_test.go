@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"bytes"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/evpower/evpush/cmd/evpush/wiring"
+	"github.com/evpower/evpush/test/pushservice"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	buildOut  []byte
+)
+
+// evpushBinary builds cmd/evpush once per test run.
+func evpushBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "evpush-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "evpush")
+		buildOut, buildErr = exec.Command("go", "build", "-o", binPath, "github.com/evpower/evpush/cmd/evpush").CombinedOutput()
+	})
+	require.NoError(t, buildErr, "%s", buildOut)
+	return binPath
+}
+
+// process is a running `evpush serve` child process.
+type process struct {
+	cmd *exec.Cmd
+	out *syncBuffer
+}
+
+func startProcess(t testing.TB, env map[string]string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(evpushBinary(t), append([]string{"serve"}, args...)...)
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &process{cmd: cmd, out: &syncBuffer{}}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("evpush output:\n%s", p.out.String())
+		}
+	})
+	return p
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestWorkerKilledMidDeliveryLosesNothing: a worker process dies (SIGKILL)
+// while its push request is in flight. The committed event is still
+// delivered, by another process, once River rescues the stuck job.
+func TestWorkerKilledMidDeliveryLosesNothing(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	e := setupWith(t, nil, wiring.Options{NoWorkers: true}) // the API only inserts
+	e.station("st-1", "owner-1", "10")
+	d := e.Push.NewDevice()
+	// The first request hangs until the worker dies; later ones succeed.
+	e.Push.Respond(d, pushservice.Response{Status: http.StatusCreated, Delay: time.Minute},
+		pushservice.Response{Status: http.StatusCreated})
+	subID := e.subscribe(userToken(t, "driver-1"), d, "client")
+	workerEnv := map[string]string{
+		"DATABASE_URL": e.DBURL, "JWT_SECRET": testSecret, "PUSH_ALLOW_LOOPBACK": "true",
+		"PUSH_TIMEOUT": "3s", "JOB_RESCUE_AFTER": "9s", "LOG_LEVEL": "warn",
+	}
+
+	first := startProcess(t, workerEnv, "-workers-only")
+	r := e.call("POST", chargingAPI+"/start", userToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
+	require.Equal(t, http.StatusOK, r.Status)
+
+	// Kill the worker the moment its delivery is running.
+	state, _ := e.jobState(subID, "running")
+	require.Equal(t, "running", state)
+	require.NoError(t, first.cmd.Process.Signal(syscall.SIGKILL))
+	_ = first.cmd.Wait()
+
+	second := startProcess(t, workerEnv, "-workers-only")
+	var delivered []pushservice.Message
+	require.Eventually(t, func() bool {
+		delivered = delivered[:0]
+		for _, m := range e.Push.Messages(d) {
+			if m.Status == http.StatusCreated {
+				delivered = append(delivered, m)
+			}
+		}
+		return len(delivered) > 0
+	}, 90*time.Second, 100*time.Millisecond, "the rescued job is delivered")
+	state, attempt := e.jobState(subID)
+	require.Equal(t, "completed", state)
+	require.Equal(t, 2, attempt, "the killed attempt counts once")
+	require.Len(t, delivered, 1, "the cut request was never accepted, so nothing is duplicated")
+
+	// SIGTERM stops the second process cleanly.
+	require.NoError(t, second.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, second.cmd.Wait(), second.out.String())
+}

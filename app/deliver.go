@@ -54,8 +54,9 @@ func (s *Service) Deliver(ctx context.Context, subscriptionID string, ev domain.
 		if left <= 0 {
 			return domain.PushResult{}, ErrExpired
 		}
-		// The push service should keep it only as long as it stays relevant.
-		n.TTL = left
+		// The push service should keep it only as long as it stays relevant
+		// (and never longer than the kind's TTL, even with clock skew).
+		n.TTL = min(left, n.TTL)
 	}
 	return s.deliverNow(ctx, sub, n)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"regexp"
 	"strconv"
 	"time"
 )
@@ -58,8 +59,15 @@ func (c Cents) String() string {
 	return fmt.Sprintf("%s%d.%02d", sign, c/100, c%100)
 }
 
-// ParseCents reads a decimal amount ("166.63"), rounding half-up to cents.
-func ParseCents(s string) (Cents, error) { return ChargeAmount(1, s) }
+// ParseCents reads a decimal amount ("166.63", "-1.5"), rounding half away
+// from zero to cents.
+func ParseCents(s string) (Cents, error) {
+	r, ok := parseDecimal(s)
+	if !ok {
+		return 0, fmt.Errorf("amount %q is not a decimal number", s)
+	}
+	return roundCents(r)
+}
 
 // Float returns c in currency units, for JSON.
 func (c Cents) Float() float64 { return float64(c) / 100 }
@@ -74,21 +82,37 @@ func ChargeAmount(energyKWh float64, pricePerKWh string) (Cents, error) {
 	if math.IsNaN(energyKWh) || energyKWh < 0 || energyKWh > MaxEnergyKWh {
 		return 0, Invalid("energy_kwh", fmt.Sprintf("must be between 0 and %d", MaxEnergyKWh))
 	}
-	energy, ok := new(big.Rat).SetString(strconv.FormatFloat(energyKWh, 'f', -1, 64))
-	if !ok {
-		return 0, Invalid("energy_kwh", "must be a number")
-	}
-	price, ok := new(big.Rat).SetString(pricePerKWh)
+	energy, _ := parseDecimal(strconv.FormatFloat(energyKWh, 'f', -1, 64))
+	price, ok := parseDecimal(pricePerKWh)
 	if !ok || price.Sign() < 0 {
+		// The price comes from the stations table: a data problem, not the caller's.
 		return 0, fmt.Errorf("station price %q is not a non-negative decimal", pricePerKWh)
 	}
-	cents := new(big.Rat).Mul(energy, price)
-	cents.Mul(cents, big.NewRat(100, 1))
-	// Half-up: add one half and truncate (amounts are never negative).
-	cents.Add(cents, big.NewRat(1, 2))
-	q := new(big.Int).Quo(cents.Num(), cents.Denom())
-	if !q.IsInt64() {
-		return 0, Invalid("energy_kwh", "amount too large")
+	return roundCents(new(big.Rat).Mul(energy, price))
+}
+
+var decimalRE = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
+// parseDecimal accepts plain decimals only; big.Rat alone would also take
+// "1/3", "0x10" or "1e2".
+func parseDecimal(s string) (*big.Rat, bool) {
+	if !decimalRE.MatchString(s) {
+		return nil, false
+	}
+	return new(big.Rat).SetString(s)
+}
+
+// roundCents rounds an amount in currency units to cents, half away from zero.
+func roundCents(units *big.Rat) (Cents, error) {
+	c := new(big.Rat).Mul(units, big.NewRat(100, 1))
+	half := big.NewRat(1, 2)
+	if c.Sign() < 0 {
+		half.Neg(half)
+	}
+	c.Add(c, half)
+	q := new(big.Int).Quo(c.Num(), c.Denom()) // truncates toward zero
+	if !q.IsInt64() || q.Int64() == math.MinInt64 {
+		return 0, errors.New("amount out of range")
 	}
 	return Cents(q.Int64()), nil
 }

@@ -39,7 +39,9 @@ type Outbox struct {
 // NewOutbox returns an insert-only Outbox over db. It never works jobs: the
 // evpush service does.
 func NewOutbox(db *sql.DB) (*Outbox, error) {
-	c, err := river.NewClient(riverdatabasesql.New(db), &river.Config{})
+	// FetchCooldown here only spaces the NOTIFYs that wake the workers; the
+	// default 100ms would leave events committed close together waiting.
+	c, err := river.NewClient(riverdatabasesql.New(db), &river.Config{FetchCooldown: fetchCooldown})
 	if err != nil {
 		return nil, fmt.Errorf("error creating River client: %w", err)
 	}

@@ -88,7 +88,11 @@ func New(cfg Config) (*Queue, error) {
 			QueueEvents:     {MaxWorkers: eventWorkers, FetchCooldown: fetchCooldown, FetchPollInterval: fetchPollInterval},
 			QueueDeliveries: {MaxWorkers: cfg.Workers, FetchCooldown: fetchCooldown, FetchPollInterval: fetchPollInterval},
 		},
-		Workers:              workers,
+		Workers: workers,
+		// The client-wide cooldown also rate-limits the NOTIFY sent on
+		// insert (one per queue per cooldown): at River's 100ms default,
+		// events inserted close together wait for the next poll.
+		FetchCooldown:        fetchCooldown,
 		RetryPolicy:          backoff{},
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,

@@ -23,7 +23,8 @@ run: build ## run the service on DATABASE_URL, else on a local PostgreSQL it set
 	@if [ -z "$$DATABASE_URL" ]; then bash .ci/ensure-postgres evpush; fi
 	@export DATABASE_URL="$${DATABASE_URL:-$(DEV_DB_URL)}" \
 	        JWT_SECRET="$${JWT_SECRET:-$(DEV_JWT_SECRET)}"; \
-	 echo "evpush: http://localhost$${HTTP_ADDR:-:8080}/api/v1/notifications/vapid-public-key"; \
+	 addr="$${HTTP_ADDR:-:8080}"; case "$$addr" in :*) addr="localhost$$addr";; esac; \
+	 echo "evpush: http://$$addr/api/v1/notifications/vapid-public-key"; \
 	 echo "evpush: dev token: $$(./$(BIN) token -user demo-user -type client)"; \
 	 exec ./$(BIN) serve
 

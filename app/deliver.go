@@ -25,7 +25,7 @@ func (s *Service) Recipients(ctx context.Context, ev domain.ChargingEvent) ([]do
 		case err == nil:
 			ev.OwnerID = st.OwnerID
 		case errors.Is(err, domain.ErrNotFound):
-			s.log.Warn("event names an unknown station; its owner is not notified",
+			s.logger(ctx).Warn("event names an unknown station; its owner is not notified",
 				"session_id", ev.SessionID, "station_id", ev.StationID)
 		default:
 			return nil, fmt.Errorf("error reading station: %w", err)
@@ -58,5 +58,9 @@ func (s *Service) Deliver(ctx context.Context, subscriptionID string, ev domain.
 		// (and never longer than the kind's TTL, even with clock skew).
 		n.TTL = min(left, n.TTL)
 	}
-	return s.deliverNow(ctx, sub, n)
+	res, err := s.deliverNow(ctx, sub, n)
+	if res.Outcome == domain.OutcomeDelivered && !ev.OccurredAt.IsZero() {
+		s.metrics.ObserveCommitToDelivery(s.clock.Now().Sub(ev.OccurredAt))
+	}
+	return res, err
 }

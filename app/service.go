@@ -4,6 +4,7 @@ package app
 
 import (
 	"cmp"
+	"context"
 	"log/slog"
 
 	"github.com/evpower/evpush/domain"
@@ -19,6 +20,8 @@ type Service struct {
 	policy    domain.EndpointPolicy
 	publicKey string
 	locale0   string
+	metrics   ports.Metrics
+	cleanup   CleanupPolicy
 	log       *slog.Logger
 }
 
@@ -34,7 +37,11 @@ type Deps struct {
 	VAPIDPublicKey string
 	// DefaultLocale is the language of subscriptions that named none.
 	DefaultLocale string
-	Logger        *slog.Logger
+	// Cleanup says when a failing subscription is given up on.
+	Cleanup CleanupPolicy
+	// Metrics records push outcomes; nil records nothing.
+	Metrics ports.Metrics
+	Logger  *slog.Logger
 }
 
 // New returns a Service.
@@ -45,6 +52,9 @@ func New(d Deps) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if d.Metrics == nil {
+		d.Metrics = ports.NopMetrics{}
+	}
 	return &Service{
 		subs:      d.Subscriptions,
 		charging:  d.Charging,
@@ -53,6 +63,8 @@ func New(d Deps) *Service {
 		policy:    d.Policy,
 		publicKey: d.VAPIDPublicKey,
 		locale0:   cmp.Or(d.DefaultLocale, domain.DefaultLocale),
+		metrics:   d.Metrics,
+		cleanup:   d.Cleanup,
 		log:       d.Logger,
 	}
 }
@@ -63,4 +75,20 @@ func (s *Service) PublicKey() string { return s.publicKey }
 // locale is the language to write to sub in.
 func (s *Service) locale(sub domain.Subscription) string {
 	return cmp.Or(sub.Locale, s.locale0)
+}
+
+type loggerKey struct{}
+
+// WithLogger returns a context whose use cases log through l: a worker
+// passes one carrying its job id and kind.
+func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
+	return context.WithValue(ctx, loggerKey{}, l)
+}
+
+// logger is the context's logger, else the service's.
+func (s *Service) logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return s.log
 }

@@ -39,6 +39,11 @@ type deleteForUserCall struct{ UserID, Endpoint string }
 
 type deleteCall struct{ ID, Endpoint string }
 
+type deleteFailingCall struct {
+	Before      time.Time
+	MinFailures int
+}
+
 type recordCall struct {
 	ID      string
 	Success bool
@@ -50,19 +55,21 @@ type recordCall struct {
 type fakeStore struct {
 	mu sync.Mutex
 
-	upsertID      string
-	upsertCreated bool
-	upsertErr     error
-	deleteUserErr error
-	listSubs      []domain.Subscription
-	listErr       error
-	deleteErr     error
-	recordErr     error
+	upsertID       string
+	upsertCreated  bool
+	upsertErr      error
+	deleteUserErr  error
+	listSubs       []domain.Subscription
+	listErr        error
+	deleteErr      error
+	deleteFailingN int
+	recordErr      error
 
 	upserts        []domain.Subscription
 	deleteForUsers []deleteForUserCall
 	lists          []string
 	deletes        []deleteCall
+	deleteFailing  []deleteFailingCall
 	records        []recordCall
 	recipients     [][]domain.Recipient
 }
@@ -120,6 +127,13 @@ func (s *fakeStore) Get(_ context.Context, id string) (domain.Subscription, erro
 		}
 	}
 	return domain.Subscription{}, domain.ErrNotFound
+}
+
+func (s *fakeStore) DeleteFailing(_ context.Context, before time.Time, minFailures int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleteFailing = append(s.deleteFailing, deleteFailingCall{Before: before, MinFailures: minFailures})
+	return s.deleteFailingN, s.deleteErr
 }
 
 func (s *fakeStore) Delete(_ context.Context, id, endpoint string) error {

@@ -63,8 +63,10 @@ func (s *Service) SendTest(ctx context.Context, caller domain.Principal) (TestRe
 // has happened and the caller must act on what the push service said. err is
 // the sender's error (no usable answer), for the caller's logs.
 func (s *Service) deliverNow(ctx context.Context, sub domain.Subscription, n domain.Notification) (domain.PushResult, error) {
+	start := s.clock.Now()
 	res, err := s.sender.Send(ctx, sub, n)
-	log := s.log.With("subscription_id", sub.ID, "endpoint", domain.EndpointLabel(sub.Endpoint),
+	s.metrics.ObservePush(domain.EndpointHost(sub.Endpoint), res.Outcome, s.clock.Now().Sub(start))
+	log := s.logger(ctx).With("subscription_id", sub.ID, "endpoint", domain.EndpointLabel(sub.Endpoint),
 		"outcome", res.Outcome.String(), "status", res.StatusCode)
 	var storeErr error
 	switch res.Outcome {

@@ -278,6 +278,16 @@ func (e *PolicyError) Error() string { return e.Reason }
 
 func policyErr(reason string) error { return &PolicyError{Reason: reason} }
 
+// EndpointHost is the endpoint's push-service host, lower-cased ("" if the
+// URL does not parse): a label for metrics, with few distinct values.
+func EndpointHost(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
+}
+
 // EndpointLabel identifies an endpoint in logs without revealing it: the
 // host plus a short hash. A full endpoint is a bearer capability for the device.
 func EndpointLabel(endpoint string) string {

@@ -32,6 +32,10 @@ type SubscriptionStore interface {
 	// RecordResult notes a delivery attempt: success resets the failure count
 	// and sets last_success_at, failure increments the count.
 	RecordResult(ctx context.Context, id string, success bool, at time.Time) error
+	// DeleteFailing removes subscriptions with at least minFailures
+	// consecutive failures and no success (or creation) since before; it
+	// returns how many.
+	DeleteFailing(ctx context.Context, before time.Time, minFailures int) (int, error)
 }
 
 // ChargingStore keeps stations and charging sessions (the charging service's
@@ -82,6 +86,26 @@ type VAPIDKeyStore interface {
 type TokenVerifier interface {
 	Verify(ctx context.Context, token string) (domain.Principal, error)
 }
+
+// Metrics records what operators watch. Implementations must be cheap and
+// safe for concurrent use.
+type Metrics interface {
+	// ObservePush records one push request: its outcome and round trip,
+	// by push-service host.
+	ObservePush(host string, outcome domain.Outcome, roundTrip time.Duration)
+	// ObserveCommitToDelivery records how long an event took from its
+	// commit to a push service accepting it.
+	ObserveCommitToDelivery(d time.Duration)
+}
+
+// NopMetrics records nothing.
+type NopMetrics struct{}
+
+// ObservePush does nothing.
+func (NopMetrics) ObservePush(string, domain.Outcome, time.Duration) {}
+
+// ObserveCommitToDelivery does nothing.
+func (NopMetrics) ObserveCommitToDelivery(time.Duration) {}
 
 // Clock is the time source, injected so tests control it.
 type Clock interface {

@@ -73,7 +73,10 @@ func (s *server) requestLog() gin.HandlerFunc {
 		c.Next()
 		route := c.FullPath()
 		if route == "" {
-			route = "unmatched"
+			route = "unmatched" // bounded label set: never the raw path
+		}
+		if s.observer != nil {
+			s.observer.ObserveHTTP(route, c.Request.Method, c.Writer.Status(), time.Since(start))
 		}
 		s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "http request",
 			slog.String("request_id", id),

@@ -39,13 +39,22 @@ type Config struct {
 	// CORSOrigins lists origins allowed to call the API from another site;
 	// empty means same origin only ("*" allows any).
 	CORSOrigins []string
-	Logger      *slog.Logger
+	// Ops, when set, mounts River UI (and metrics) behind credentials; nil
+	// leaves those routes answering 404.
+	Ops *Ops
+	// Ready backs /readyz.
+	Ready Readiness
+	// Observer records HTTP metrics; nil records nothing.
+	Observer HTTPObserver
+	Logger   *slog.Logger
 }
 
 type server struct {
 	app      Notifications
 	charging Charging
 	tokens   ports.TokenVerifier
+	ready    Readiness
+	observer HTTPObserver
 	log      *slog.Logger
 }
 
@@ -57,7 +66,11 @@ func NewHandler(cfg Config) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &server{app: cfg.Notifications, charging: cfg.Charging, tokens: cfg.Tokens, log: log}
+	s := &server{app: cfg.Notifications, charging: cfg.Charging, tokens: cfg.Tokens,
+		ready: cfg.Ready, observer: cfg.Observer, log: log}
+	if s.ready == nil {
+		s.ready = func(context.Context) map[string]string { return map[string]string{} }
+	}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -69,6 +82,13 @@ func NewHandler(cfg Config) http.Handler {
 	r.NoMethod(func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Detail: "Method not allowed"})
 	})
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/openapi.json", s.openAPI)
+	if cfg.Ops != nil {
+		mountOps(r, *cfg.Ops)
+	}
 
 	n := r.Group("/api/v1/notifications")
 	n.GET("/vapid-public-key", s.vapidPublicKey)

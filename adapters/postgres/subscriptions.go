@@ -186,6 +186,33 @@ func (s *Store) RecordResult(ctx context.Context, id string, success bool, at ti
 	return nil
 }
 
+// DeleteFailing implements ports.SubscriptionStore.
+func (s *Store) DeleteFailing(ctx context.Context, before time.Time, minFailures int) (int, error) {
+	res := s.db.WithContext(ctx).
+		Where("failure_count >= ? AND COALESCE(last_success_at, created_at) < ?", minFailures, before).
+		Delete(&subscriptionRow{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("error deleting failing subscriptions: %w", translate(res.Error))
+	}
+	return int(res.RowsAffected), nil
+}
+
+// CountByType counts subscriptions per user type (for metrics).
+func (s *Store) CountByType(ctx context.Context) (map[string]int, error) {
+	var rows []struct {
+		UserType string
+		N        int
+	}
+	if err := s.db.WithContext(ctx).Model(&subscriptionRow{}).Select("user_type, count(*) AS n").Group("user_type").Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("error counting subscriptions: %w", translate(err))
+	}
+	counts := map[string]int{string(domain.UserTypeClient): 0, string(domain.UserTypeOwner): 0}
+	for _, r := range rows {
+		counts[r.UserType] = r.N
+	}
+	return counts, nil
+}
+
 // GetOrCreate implements ports.VAPIDKeyStore. The insert is a no-op when a
 // pair exists, and the row lock of a concurrent insert makes the loser wait
 // and then read the winner's pair.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,6 +26,8 @@ type Handler interface {
 	Recipients(ctx context.Context, ev domain.ChargingEvent) ([]domain.Subscription, error)
 	// Deliver sends the event's notification to one subscription.
 	Deliver(ctx context.Context, subscriptionID string, ev domain.ChargingEvent) (domain.PushResult, error)
+	// CleanupSubscriptions removes subscriptions that failed permanently.
+	CleanupSubscriptions(ctx context.Context) (int, error)
 }
 
 // Config configures the River client.
@@ -39,6 +42,9 @@ type Config struct {
 	JobTimeout time.Duration
 	// RescueAfter is when a job left running by a dead process is retried.
 	RescueAfter time.Duration
+	// StopTimeout is how long Stop waits for running jobs before cancelling
+	// them (River retries them later).
+	StopTimeout time.Duration
 	Logger      *slog.Logger
 }
 
@@ -49,21 +55,23 @@ const (
 	eventWorkers       = 20
 	// fetchCooldown: River's 100ms default caps a queue near MaxWorkers×10
 	// jobs/s; LISTEN/NOTIFY wakes fetchers, the cooldown only bounds polling.
-	fetchCooldown     = 10 * time.Millisecond
-	fetchPollInterval = time.Second
-	softStopTimeout   = 20 * time.Second
-	maxSnoozes        = 20
-	defaultSnooze     = 30 * time.Second
-	maxSnooze         = time.Hour
+	fetchCooldown      = 10 * time.Millisecond
+	fetchPollInterval  = time.Second
+	defaultStopTimeout = 20 * time.Second
+	maxSnoozes         = 20
+	defaultSnooze      = 30 * time.Second
+	maxSnooze          = time.Hour
 )
 
 // Queue is the River client: it inserts events (Outbox) and works fan-out and
 // delivery jobs.
 type Queue struct {
 	*Outbox
-	client *river.Client[*sql.Tx]
-	h      Handler
-	log    *slog.Logger
+	client  *river.Client[*sql.Tx]
+	db      *sql.DB
+	h       Handler
+	log     *slog.Logger
+	started atomic.Bool
 }
 
 // New builds the client; Start makes it work jobs.
@@ -77,11 +85,15 @@ func New(cfg Config) (*Queue, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	q := &Queue{h: cfg.Handler, log: cfg.Logger}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = defaultStopTimeout
+	}
+	q := &Queue{h: cfg.Handler, log: cfg.Logger, db: cfg.DB}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &startedWorker{q: q})
 	river.AddWorker(workers, &completedWorker{q: q})
 	river.AddWorker(workers, &deliveryWorker{q: q})
+	river.AddWorker(workers, &cleanupWorker{q: q})
 
 	client, err := river.NewClient(riverdatabasesql.NewWithPgxListener(cfg.DB, cfg.Pool), &river.Config{
 		Queues: map[string]river.QueueConfig{
@@ -96,8 +108,16 @@ func New(cfg Config) (*Queue, error) {
 		RetryPolicy:          backoff{},
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
-		SoftStopTimeout:      softStopTimeout,
-		ErrorHandler:         errorHandler{log: cfg.Logger},
+		SoftStopTimeout:      cfg.StopTimeout,
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(CleanupInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return Cleanup{}, nil },
+			&river.PeriodicJobOpts{ID: "subscription_cleanup", RunOnStart: true})},
+		// Retention keeps river_job bounded. Completed deliveries must outlive
+		// any duplicate of their event, since uniqueness looks at them.
+		CompletedJobRetentionPeriod: 24 * time.Hour,
+		CancelledJobRetentionPeriod: 7 * 24 * time.Hour,
+		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
+		ErrorHandler:                errorHandler{log: cfg.Logger},
 		// River logs its own routine at info; keep the service's log for
 		// what an operator acts on.
 		Logger: slog.New(levelFloor{Handler: cfg.Logger.Handler(), min: slog.LevelWarn}),
@@ -111,7 +131,13 @@ func New(cfg Config) (*Queue, error) {
 }
 
 // Start works jobs until Stop, or until ctx is cancelled.
-func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
+func (q *Queue) Start(ctx context.Context) error {
+	if err := q.client.Start(ctx); err != nil {
+		return err
+	}
+	q.started.Store(true)
+	return nil
+}
 
 // Stop finishes the jobs in flight (up to the soft-stop timeout, after which
 // their contexts are cancelled and River retries them later) and returns.
@@ -142,7 +168,7 @@ func (w *completedWorker) Work(ctx context.Context, job *river.Job[ChargingCompl
 // unique by event and subscription, so a retried fan-out or a duplicate event
 // adds nothing.
 func (q *Queue) fanOut(ctx context.Context, job *rivertype.JobRow, ev domain.ChargingEvent) error {
-	subs, err := q.h.Recipients(ctx, ev)
+	subs, err := q.h.Recipients(app.WithLogger(ctx, q.log.With("job_id", job.ID, "job_kind", job.Kind)), ev)
 	if errors.Is(err, domain.ErrInvalid) {
 		// A job inserted by hand or by another service with bad args:
 		// retrying cannot help.
@@ -183,9 +209,9 @@ type deliveryWorker struct {
 // River should do next.
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[Delivery]) error {
 	ev := job.Args.Event.event()
-	res, err := w.q.h.Deliver(ctx, job.Args.SubscriptionID, ev)
 	log := w.q.log.With("job_id", job.ID, "job_kind", job.Kind, "attempt", job.Attempt,
 		"subscription_id", job.Args.SubscriptionID, "session_id", ev.SessionID)
+	res, err := w.q.h.Deliver(app.WithLogger(ctx, log), job.Args.SubscriptionID, ev)
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		log.Info("subscription removed before delivery; nothing to send")

@@ -17,20 +17,22 @@ import (
 	"github.com/evpower/evpush/adapters/auth"
 	"github.com/evpower/evpush/adapters/queue"
 	"github.com/evpower/evpush/adapters/webpush"
+	"github.com/evpower/evpush/app"
 	"github.com/evpower/evpush/domain"
 )
 
 // Defaults for the environment variables (README, "Configuration").
 const (
-	DefaultDatabaseURL  = "postgres://postgres@127.0.0.1:5432/evpush?sslmode=disable"
-	DefaultHTTPAddr     = ":8080"
-	DefaultVAPIDSubject = "mailto:push@evpower.kg"
-	DefaultJWTLeeway    = 30 * time.Second
-	DefaultPushTimeout  = webpush.DefaultTimeout
-	DefaultLogLevel     = "info"
-	DefaultLogFormat    = "text"
-	DefaultWorkers      = queue.DefaultWorkers
-	DefaultRescueAfter  = queue.DefaultRescueAfter
+	DefaultDatabaseURL     = "postgres://postgres@127.0.0.1:5432/evpush?sslmode=disable"
+	DefaultHTTPAddr        = ":8080"
+	DefaultVAPIDSubject    = "mailto:push@evpower.kg"
+	DefaultJWTLeeway       = 30 * time.Second
+	DefaultPushTimeout     = webpush.DefaultTimeout
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
+	DefaultShutdownTimeout = 25 * time.Second
+	DefaultWorkers         = queue.DefaultWorkers
+	DefaultRescueAfter     = queue.DefaultRescueAfter
 )
 
 // Config is every setting of the service, loaded and validated once.
@@ -49,6 +51,12 @@ type Config struct {
 
 	PushPolicy  domain.EndpointPolicy
 	PushTimeout time.Duration
+
+	OpsUsername, OpsPassword string // River UI and /metrics; empty: UI off
+	MetricsAddr              string // a listener of its own for /metrics, without credentials
+
+	ShutdownTimeout time.Duration // draining HTTP requests and running jobs on SIGTERM
+	Cleanup         app.CleanupPolicy
 
 	Workers       int           // deliveries at once in this process
 	RescueAfter   time.Duration // when a job left running by a dead process is retried
@@ -166,6 +174,25 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	} else {
 		c.DefaultLocale = l
 	}
+
+	c.OpsUsername, c.OpsPassword = env("OPS_USERNAME", ""), env("OPS_PASSWORD", "")
+	switch {
+	case (c.OpsUsername == "") != (c.OpsPassword == ""):
+		check(configError("OPS_USERNAME", "set both OPS_USERNAME and OPS_PASSWORD, or neither (River UI off)"))
+	case c.OpsPassword != "" && len(c.OpsPassword) < 8:
+		check(configError("OPS_PASSWORD", "must be at least 8 characters"))
+	}
+	if c.MetricsAddr = env("METRICS_ADDR", ""); c.MetricsAddr != "" {
+		if _, _, err := splitHostPort(c.MetricsAddr); err != nil {
+			check(configError("METRICS_ADDR", "must be host:port or :port"))
+		}
+	}
+	c.ShutdownTimeout, err = durationEnv(env("SHUTDOWN_TIMEOUT", ""), DefaultShutdownTimeout, time.Second, 10*time.Minute)
+	check(wrapName("SHUTDOWN_TIMEOUT", err))
+	c.Cleanup.After, err = durationEnv(env("CLEANUP_AFTER", ""), app.DefaultCleanupAfter, time.Hour, 10*365*24*time.Hour)
+	check(wrapName("CLEANUP_AFTER", err))
+	c.Cleanup.MinFailures, err = intEnv(env("CLEANUP_MIN_FAILURES", ""), app.DefaultCleanupMinFailures, 1, 1_000_000)
+	check(wrapName("CLEANUP_MIN_FAILURES", err))
 
 	if err := c.LogLevel.UnmarshalText([]byte(env("LOG_LEVEL", DefaultLogLevel))); err != nil {
 		check(configError("LOG_LEVEL", "must be debug, info, warn or error"))

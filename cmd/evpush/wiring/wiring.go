@@ -15,6 +15,7 @@ import (
 
 	"github.com/evpower/evpush/adapters/auth"
 	httpadapter "github.com/evpower/evpush/adapters/http"
+	"github.com/evpower/evpush/adapters/metrics"
 	"github.com/evpower/evpush/adapters/postgres"
 	"github.com/evpower/evpush/adapters/queue"
 	"github.com/evpower/evpush/adapters/webpush"
@@ -48,10 +49,12 @@ type Service struct {
 	DB      *sql.DB
 	Store   *postgres.Store
 	Queue   *queue.Queue
+	Metrics *metrics.Metrics
 	App     *app.Service
 	Handler http.Handler
 	Keys    domain.VAPIDKeys
 	opts    Options
+	uiStart func(context.Context) error
 }
 
 // Migrate applies River's and evpush's migrations under one lock.
@@ -99,7 +102,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 	h := &handler{}
 	if s.Queue, err = queue.New(queue.Config{
 		DB: s.DB, Pool: s.Pool, Handler: h, Workers: cfg.Workers,
-		JobTimeout: cfg.PushTimeout + deliverySlack, RescueAfter: cfg.RescueAfter, Logger: log,
+		JobTimeout: cfg.PushTimeout + deliverySlack, RescueAfter: cfg.RescueAfter,
+		StopTimeout: cfg.ShutdownTimeout, Logger: log,
 	}); err != nil {
 		return nil, err
 	}
@@ -107,6 +111,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 	if err != nil {
 		return nil, err
 	}
+	s.Metrics = metrics.New(metrics.Sources{
+		JobsByState: s.Queue.JobsByState, SubscriptionsByType: s.Store.CountByType, Logger: log,
+	})
 	s.App = app.New(app.Deps{
 		Subscriptions:  s.Store,
 		Charging:       charging,
@@ -114,14 +121,31 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 		Policy:         cfg.PushPolicy,
 		VAPIDPublicKey: s.Keys.PublicKey,
 		DefaultLocale:  cfg.DefaultLocale,
+		Cleanup:        cfg.Cleanup,
+		Metrics:        s.Metrics,
 		Logger:         log,
 	})
 	h.Service = s.App
+	var ops *httpadapter.Ops
+	if cfg.OpsUsername != "" {
+		ui, start, err := s.Queue.UI(httpadapter.UIPrefix, log)
+		if err != nil {
+			return nil, err
+		}
+		s.uiStart = start
+		ops = &httpadapter.Ops{Username: cfg.OpsUsername, Password: cfg.OpsPassword, UI: ui}
+		if cfg.MetricsAddr == "" {
+			ops.Metrics = s.Metrics.Handler()
+		}
+	}
 	s.Handler = httpadapter.NewHandler(httpadapter.Config{
 		Notifications: s.App,
 		Charging:      s.App,
 		Tokens:        verifier,
 		CORSOrigins:   cfg.CORSOrigins,
+		Ops:           ops,
+		Ready:         s.readiness,
+		Observer:      s.Metrics,
 		Logger:        log,
 	})
 	return s, nil
@@ -150,6 +174,25 @@ func vapidKeys(ctx context.Context, cfg Config, store *postgres.Store, log *slog
 	return keys, nil
 }
 
+// readiness checks what the service needs to do its job: the database
+// answers, its migrations are applied, and (unless API-only) the workers run.
+func (s *Service) readiness(ctx context.Context) map[string]string {
+	checks := map[string]string{"database": "ok", "migrations": "ok", "workers": "ok"}
+	if err := s.Store.Ping(ctx); err != nil {
+		checks["database"] = "unreachable"
+		checks["migrations"] = "unknown"
+	} else if pending, err := postgres.Pending(ctx, s.DB); err != nil || pending {
+		checks["migrations"] = "pending"
+	}
+	switch {
+	case s.opts.NoWorkers:
+		checks["workers"] = "disabled"
+	case !s.Queue.Running():
+		checks["workers"] = "stopped"
+	}
+	return checks
+}
+
 // handler forwards the workers' calls to the app.
 type handler struct{ *app.Service }
 
@@ -170,48 +213,58 @@ const (
 	writeTimeout      = 60 * time.Second // /test waits for push services
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 16 << 10
-	shutdownTimeout   = 25 * time.Second
 )
 
 // Run works jobs (unless NoWorkers) and answers HTTP on ln (unless nil)
 // until ctx is cancelled. Then it stops taking requests, drains those in
-// flight for up to shutdownTimeout, and lets running jobs finish (River
-// cancels them after its soft-stop timeout and retries them later: none is
-// lost).
+// flight, and lets running jobs finish, all within ShutdownTimeout; jobs still
+// running then are cancelled and River retries them later: none is lost.
 func (s *Service) Run(ctx context.Context, ln net.Listener) error {
+	// Background work gets a context of its own: Run stops it in order,
+	// after HTTP has drained, not the moment ctx is cancelled.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
 	if !s.opts.NoWorkers {
-		// A context of its own: Stop, not ctx, ends the workers, after HTTP
-		// has drained.
-		if err := s.Queue.Start(context.WithoutCancel(ctx)); err != nil {
+		if err := s.Queue.Start(bg); err != nil {
 			return fmt.Errorf("error starting workers: %w", err)
 		}
 	}
-	var srv *http.Server
-	errc := make(chan error, 1)
-	if ln != nil {
-		srv = &http.Server{
-			Handler:           s.Handler,
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			WriteTimeout:      writeTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	if s.uiStart != nil {
+		if err := s.uiStart(bg); err != nil {
+			return fmt.Errorf("error starting River UI: %w", err)
 		}
-		go func() { errc <- srv.Serve(ln) }()
+	}
+	errc := make(chan error, 2)
+	var servers []*http.Server
+	serve := func(h http.Handler, l net.Listener) {
+		srv := newHTTPServer(h, s.Log)
+		servers = append(servers, srv)
+		go func() { errc <- srv.Serve(l) }()
+	}
+	if ln != nil {
+		serve(s.Handler, ln)
+	}
+	if s.Config.MetricsAddr != "" {
+		ml, err := net.Listen("tcp", s.Config.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("error listening on METRICS_ADDR: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.Metrics.Handler())
+		serve(mux, ml)
+		s.Log.Info("metrics served", "addr", ml.Addr().String())
 	}
 	var runErr error
 	select {
 	case runErr = <-errc:
 	case <-ctx.Done():
+		s.Log.Info("shutting down", "timeout", s.Config.ShutdownTimeout)
 	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	stopCtx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
 	defer cancel()
-	if srv != nil && runErr == nil {
+	for _, srv := range servers {
 		if err := srv.Shutdown(stopCtx); err != nil {
-			runErr = fmt.Errorf("error draining HTTP requests: %w", err)
-		} else if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-			runErr = err
+			runErr = errors.Join(runErr, fmt.Errorf("error draining HTTP requests: %w", err))
 		}
 	}
 	if !s.opts.NoWorkers {
@@ -219,5 +272,20 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 			runErr = errors.Join(runErr, fmt.Errorf("error stopping workers: %w", err))
 		}
 	}
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
 	return runErr
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }

@@ -1,0 +1,136 @@
+// Package metrics exposes evpush's Prometheus metrics: HTTP traffic, push
+// deliveries by outcome and push-service host, delivery latencies, queue
+// depth and subscription counts.
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/evpower/evpush/domain"
+	"github.com/evpower/evpush/ports"
+)
+
+// Counter sources, read at scrape time so the numbers are never stale.
+type (
+	// CountFunc returns counts by label value (job state, user type).
+	CountFunc func(ctx context.Context) (map[string]int, error)
+)
+
+// Metrics records and serves the service's metrics.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+	pushes       *prometheus.CounterVec
+	pushDuration *prometheus.HistogramVec
+	commitToPush prometheus.Histogram
+}
+
+var _ ports.Metrics = (*Metrics)(nil)
+
+// Sources are the database counts exported as gauges.
+type Sources struct {
+	JobsByState         CountFunc
+	SubscriptionsByType CountFunc
+	Logger              *slog.Logger
+}
+
+// New registers every metric on a fresh registry.
+func New(src Sources) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg: reg,
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpush_http_requests_total",
+			Help: "HTTP requests by route pattern, method and status.",
+		}, []string{"route", "method", "status"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "evpush_http_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern and method.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpush_push_deliveries_total",
+			Help: "Push requests by outcome (delivered, gone, retry, rate_limited, rejected) and push-service host.",
+		}, []string{"outcome", "host"}),
+		pushDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "evpush_push_request_duration_seconds",
+			Help:    "Round trip to the push service, by host.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"host"}),
+		commitToPush: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "evpush_commit_to_delivery_seconds",
+			Help:    "From the charging event (its commit) to the push service accepting the message.",
+			Buckets: []float64{.0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
+	}
+	reg.MustRegister(m.httpRequests, m.httpDuration, m.pushes, m.pushDuration, m.commitToPush,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&countCollector{
+			desc: prometheus.NewDesc("evpush_queue_jobs", "River jobs by state (queue depth).", []string{"state"}, nil),
+			f:    src.JobsByState, log: src.Logger,
+		},
+		&countCollector{
+			desc: prometheus.NewDesc("evpush_subscriptions", "Push subscriptions by user type.", []string{"user_type"}, nil),
+			f:    src.SubscriptionsByType, log: src.Logger,
+		})
+	return m
+}
+
+// Handler serves the text exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// ObserveHTTP records one HTTP request.
+func (m *Metrics) ObserveHTTP(route, method string, status int, d time.Duration) {
+	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.httpDuration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// ObservePush implements ports.Metrics.
+func (m *Metrics) ObservePush(host string, outcome domain.Outcome, roundTrip time.Duration) {
+	m.pushes.WithLabelValues(outcome.String(), host).Inc()
+	m.pushDuration.WithLabelValues(host).Observe(roundTrip.Seconds())
+}
+
+// ObserveCommitToDelivery implements ports.Metrics.
+func (m *Metrics) ObserveCommitToDelivery(d time.Duration) {
+	m.commitToPush.Observe(d.Seconds())
+}
+
+// countCollector turns a CountFunc into a gauge per label value at scrape time.
+type countCollector struct {
+	desc *prometheus.Desc
+	f    CountFunc
+	log  *slog.Logger
+}
+
+func (c *countCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *countCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.f == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := c.f(ctx)
+	if err != nil {
+		if c.log != nil {
+			c.log.Warn("metrics: counting failed", "metric", c.desc.String(), "error", err)
+		}
+		return
+	}
+	for label, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), label)
+	}
+}

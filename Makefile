@@ -6,6 +6,8 @@ BIN := bin/evpush
 
 # Development defaults, used by `make run` only. Never use them in production.
 DEV_JWT_SECRET := dev-only-jwt-secret-do-not-use-in-production
+DEV_OPS_USER   := ops
+DEV_OPS_PASS   := dev-only-ops-password
 DEV_DB_URL     := postgres://postgres@127.0.0.1:5432/evpush?sslmode=disable
 
 .DEFAULT_GOAL := help
@@ -22,9 +24,13 @@ build: ## build bin/evpush
 run: build ## run the service on DATABASE_URL, else on a local PostgreSQL it sets up
 	@if [ -z "$$DATABASE_URL" ]; then bash .ci/ensure-postgres evpush; fi
 	@export DATABASE_URL="$${DATABASE_URL:-$(DEV_DB_URL)}" \
-	        JWT_SECRET="$${JWT_SECRET:-$(DEV_JWT_SECRET)}"; \
+	        JWT_SECRET="$${JWT_SECRET:-$(DEV_JWT_SECRET)}" \
+	        OPS_USERNAME="$${OPS_USERNAME:-$(DEV_OPS_USER)}" \
+	        OPS_PASSWORD="$${OPS_PASSWORD:-$(DEV_OPS_PASS)}"; \
 	 addr="$${HTTP_ADDR:-:8080}"; case "$$addr" in :*) addr="localhost$$addr";; esac; \
-	 echo "evpush: http://$$addr/api/v1/notifications/vapid-public-key"; \
+	 echo "evpush: API      http://$$addr/api/v1/notifications/vapid-public-key"; \
+	 echo "evpush: River UI http://$$addr/riverui/ (user $$OPS_USERNAME, password $$OPS_PASSWORD)"; \
+	 echo "evpush: metrics  http://$$addr/metrics (same credentials)"; \
 	 echo "evpush: dev token: $$(./$(BIN) token -user demo-user -type client)"; \
 	 exec ./$(BIN) serve
 

@@ -133,3 +133,36 @@ func TestWorkerKilledMidDeliveryLosesNothing(t *testing.T) {
 	require.NoError(t, second.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, second.cmd.Wait(), second.out.String())
 }
+
+// TestSIGTERMFinishesTheJobInFlight: on SIGTERM the process stops taking
+// work, lets the running delivery finish, and exits 0; the job is completed.
+func TestSIGTERMFinishesTheJobInFlight(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	e := setupWith(t, nil, wiring.Options{NoWorkers: true})
+	e.station("st-1", "owner-1", "10")
+	d := e.Push.NewDevice()
+	e.Push.Respond(d, pushservice.Response{Status: http.StatusCreated, Delay: 2 * time.Second})
+	subID := e.subscribe(userToken(t, "driver-1"), d, "client")
+	worker := startProcess(t, map[string]string{
+		"DATABASE_URL": e.DBURL, "JWT_SECRET": testSecret, "PUSH_ALLOW_LOOPBACK": "true",
+		"HTTP_ADDR": freeAddr(t), "SHUTDOWN_TIMEOUT": "20s", "LOG_LEVEL": "info",
+	})
+
+	r := e.call("POST", chargingAPI+"/start", userToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
+	require.Equal(t, http.StatusOK, r.Status)
+	state, _ := e.jobState(subID, "running")
+	require.Equal(t, "running", state)
+	require.NoError(t, worker.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, worker.cmd.Wait(), "exit 0\n%s", worker.out.String())
+
+	state, attempt := e.jobState(subID)
+	require.Equal(t, "completed", state)
+	require.Equal(t, 1, attempt)
+	msgs := e.Push.Messages(d)
+	require.Len(t, msgs, 1)
+	require.Equal(t, http.StatusCreated, msgs[0].Status)
+	require.Contains(t, worker.out.String(), "shutting down")
+}

@@ -42,9 +42,16 @@ func setup(t testing.TB, extra map[string]string) *env {
 // setupWith is setup with serve's options (e.g. API only).
 func setupWith(t testing.TB, extra map[string]string, opts wiring.Options) *env {
 	t.Helper()
-	e := &env{t: t, DBURL: testdb.New(t)}
+	db := testdb.New(t)
+	return setupOn(t, db, db, extra, opts)
+}
+
+// setupOn starts the service on serviceDB (e.g. through a proxy to dbURL).
+func setupOn(t testing.TB, dbURL, serviceDB string, extra map[string]string, opts wiring.Options) *env {
+	t.Helper()
+	e := &env{t: t, DBURL: dbURL}
 	vars := map[string]string{
-		"DATABASE_URL":        e.DBURL,
+		"DATABASE_URL":        serviceDB,
 		"JWT_SECRET":          testSecret,
 		"PUSH_ALLOW_LOOPBACK": "true",
 		"VAPID_SUBJECT":       "mailto:ops@evpower.example",

@@ -1,0 +1,267 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/evpower/evpush/cmd/evpush/wiring"
+	"github.com/evpower/evpush/test/testdb"
+)
+
+const opsUser, opsPass = "ops", "ops-password-1"
+
+func opsRequest(t testing.TB, method, u string, body io.Reader, withAuth bool) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, u, body)
+	require.NoError(t, err)
+	if withAuth {
+		req.SetBasicAuth(opsUser, opsPass)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func TestRiverUIIsOffWithoutCredentials(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	for _, p := range []string{"/riverui/", "/riverui/api/jobs", "/metrics"} {
+		resp := opsRequest(t, "GET", e.URL+p, nil, true)
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, p)
+	}
+}
+
+func TestRiverUIBehindCredentials(t *testing.T) {
+	t.Parallel()
+	e := setup(t, map[string]string{"OPS_USERNAME": opsUser, "OPS_PASSWORD": opsPass})
+
+	resp := opsRequest(t, "GET", e.URL+"/riverui/", nil, false)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("WWW-Authenticate"), "Basic")
+	req, _ := http.NewRequest("GET", e.URL+"/riverui/", nil)
+	req.SetBasicAuth(opsUser, "wrong-password")
+	wrong, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	wrong.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, wrong.StatusCode)
+
+	resp = opsRequest(t, "GET", e.URL+"/riverui/", nil, true)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	page, _ := io.ReadAll(resp.Body)
+	require.Contains(t, string(page), "<html")
+
+	// One API call of the UI: the jobs list, showing a delivery we cause.
+	e.station("st-1", "owner-1", "1")
+	d := e.Push.NewDevice()
+	e.subscribe(userToken(t, "driver-1"), d, "client")
+	r := e.call("POST", chargingAPI+"/start", userToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
+	require.Equal(t, http.StatusOK, r.Status)
+	e.Push.WaitFor(t, d, 1, 20*time.Second)
+	e.idle()
+	resp = opsRequest(t, "GET", e.URL+"/riverui/api/jobs?state=completed&limit=20", nil, true)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	jobs, _ := io.ReadAll(resp.Body)
+	require.Contains(t, string(jobs), "push_delivery")
+	require.NotContains(t, string(jobs), d.Endpoint, "no endpoint in job args")
+
+	// A cross-site POST (a form on another site riding on the browser's
+	// stored Basic credentials) is refused.
+	req, _ = http.NewRequest("POST", e.URL+"/riverui/api/jobs/cancel", strings.NewReader(`{"ids":["1"]}`))
+	req.SetBasicAuth(opsUser, opsPass)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	cross, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	cross.Body.Close()
+	require.Equal(t, http.StatusForbidden, cross.StatusCode)
+
+	// The same request from the UI's own origin goes through.
+	req, _ = http.NewRequest("POST", e.URL+"/riverui/api/jobs/cancel", strings.NewReader(`{"ids":["1"]}`))
+	req.SetBasicAuth(opsUser, opsPass)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	same, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	same.Body.Close()
+	require.Less(t, same.StatusCode, 500)
+	require.NotEqual(t, http.StatusForbidden, same.StatusCode)
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	e := setup(t, map[string]string{"OPS_USERNAME": opsUser, "OPS_PASSWORD": opsPass})
+	e.station("st-1", "owner-1", "1")
+	d := e.Push.NewDevice()
+	e.subscribe(userToken(t, "driver-1"), d, "client")
+	r := e.call("POST", chargingAPI+"/start", userToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
+	require.Equal(t, http.StatusOK, r.Status)
+	e.Push.WaitFor(t, d, 1, 20*time.Second)
+	e.idle()
+
+	require.Equal(t, http.StatusUnauthorized, opsRequest(t, "GET", e.URL+"/metrics", nil, false).StatusCode)
+	resp := opsRequest(t, "GET", e.URL+"/metrics", nil, true)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	require.NoError(t, err, "the text format parses")
+
+	value := func(name string, labels map[string]string) float64 {
+		t.Helper()
+		f, ok := families[name]
+		require.True(t, ok, "metric %s exported", name)
+	next:
+		for _, m := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+		return 0
+	}
+	require.Equal(t, 1.0, value("evpush_push_deliveries_total", map[string]string{"outcome": "delivered", "host": "127.0.0.1"}))
+	require.Equal(t, 1.0, value("evpush_http_requests_total", map[string]string{"route": "/api/v1/charging/start", "method": "POST", "status": "200"}))
+	require.Equal(t, 1.0, value("evpush_http_requests_total", map[string]string{"route": "/api/v1/notifications/subscribe", "status": "200"}))
+	require.Equal(t, 1.0, value("evpush_push_request_duration_seconds", map[string]string{"host": "127.0.0.1"}))
+	require.Equal(t, 1.0, value("evpush_commit_to_delivery_seconds", nil))
+	require.Equal(t, 1.0, value("evpush_subscriptions", map[string]string{"user_type": "client"}))
+	require.GreaterOrEqual(t, value("evpush_queue_jobs", map[string]string{"state": "completed"}), 2.0, "fan-out and delivery")
+}
+
+func TestMetricsOnTheirOwnListener(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	e := setup(t, map[string]string{"METRICS_ADDR": addr, "OPS_USERNAME": opsUser, "OPS_PASSWORD": opsPass})
+	require.Equal(t, http.StatusNotFound, opsRequest(t, "GET", e.URL+"/metrics", nil, true).StatusCode,
+		"not on the public listener")
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 5*time.Second, 50*time.Millisecond)
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	proxy := newTCPProxy(t, "127.0.0.1:5432")
+	e := setupVia(t, proxy, nil)
+
+	r := e.call("GET", "/healthz", "", nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Equal(t, map[string]any{"status": "ok"}, r.Body)
+	r = e.call("GET", "/readyz", "", nil)
+	require.Equal(t, http.StatusOK, r.Status, r.Raw)
+	require.Equal(t, map[string]any{"status": "ready", "checks": map[string]any{
+		"database": "ok", "migrations": "ok", "workers": "ok"}}, r.Body)
+
+	// The database goes away: not ready, API answers 503, the process lives on.
+	proxy.Cut()
+	require.Eventually(t, func() bool {
+		return e.call("GET", "/readyz", "", nil).Status == http.StatusServiceUnavailable
+	}, 10*time.Second, 100*time.Millisecond)
+	r = e.call("GET", "/readyz", "", nil)
+	require.Equal(t, "not_ready", r.Body["status"])
+	require.Equal(t, "unreachable", r.Body["checks"].(map[string]any)["database"])
+	r = e.call("POST", api+"/subscribe", userToken(t, "u1"), subscribeBody(e.Push.NewDevice(), "client"))
+	require.Equal(t, http.StatusServiceUnavailable, r.Status, r.Raw)
+	require.NotEmpty(t, r.Body["detail"])
+	require.Equal(t, "5", r.Header.Get("Retry-After"))
+	require.Equal(t, http.StatusOK, e.call("GET", "/healthz", "", nil).Status, "alive all along")
+
+	// It comes back by itself.
+	proxy.Restore()
+	require.Eventually(t, func() bool {
+		return e.call("GET", "/readyz", "", nil).Status == http.StatusOK
+	}, 20*time.Second, 100*time.Millisecond)
+	r = e.call("POST", api+"/subscribe", userToken(t, "u1"), subscribeBody(e.Push.NewDevice(), "client"))
+	require.Equal(t, http.StatusOK, r.Status, r.Raw)
+}
+
+func TestAPIOnlyIsReadyWithoutWorkers(t *testing.T) {
+	t.Parallel()
+	e := setupWith(t, nil, apiOnly)
+	r := e.call("GET", "/readyz", "", nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Equal(t, "disabled", r.Body["checks"].(map[string]any)["workers"])
+}
+
+func TestCleanupJobRunsAndRemovesDeadSubscriptions(t *testing.T) {
+	t.Parallel()
+	e := setup(t, map[string]string{"CLEANUP_AFTER": "48h", "CLEANUP_MIN_FAILURES": "3"})
+	tok := userToken(t, "u1")
+	dead, young, fine := e.Push.NewDevice(), e.Push.NewDevice(), e.Push.NewDevice()
+	deadID, youngID, fineID := e.subscribe(tok, dead, "client"), e.subscribe(tok, young, "client"), e.subscribe(tok, fine, "client")
+	_, err := e.Svc.DB.Exec(`UPDATE push_subscriptions SET failure_count = 3, created_at = now() - interval '3 days' WHERE id = $1`, deadID)
+	require.NoError(t, err)
+	_, err = e.Svc.DB.Exec(`UPDATE push_subscriptions SET failure_count = 9 WHERE id = $1`, youngID) // failing, but recent
+	require.NoError(t, err)
+	_, err = e.Svc.DB.Exec(`UPDATE push_subscriptions SET failure_count = 2, created_at = now() - interval '3 days' WHERE id = $1`, fineID)
+	require.NoError(t, err)
+
+	n, err := e.Svc.App.CleanupSubscriptions(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	var left []string
+	rows, err := e.Svc.DB.Query(`SELECT id FROM push_subscriptions ORDER BY created_at`)
+	require.NoError(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		left = append(left, id)
+	}
+	require.ElementsMatch(t, []string{youngID, fineID}, left)
+
+	// The periodic job is scheduled by River (on start, then hourly), so
+	// operators see it in the UI.
+	require.Eventually(t, func() bool {
+		var k int
+		_ = e.Svc.DB.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'subscription_cleanup' AND state = 'completed'`).Scan(&k)
+		return k >= 1
+	}, 30*time.Second, 100*time.Millisecond)
+}
+
+// setupVia starts the service with its database connections through proxy.
+func setupVia(t testing.TB, proxy *tcpProxy, extra map[string]string) *env {
+	t.Helper()
+	db := testdb.New(t)
+	return setupOn(t, db, proxy.via(db), extra, wiring.Options{})
+}
+
+var apiOnly = wiring.Options{NoWorkers: true}
+
+// freeAddr finds a loopback port nothing listens on.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}

@@ -10,13 +10,16 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 
+	httpadapter "github.com/evpower/evpush/adapters/http"
 	"github.com/evpower/evpush/cmd/evpush/wiring"
+	"github.com/evpower/evpush/test/openapitest"
 	"github.com/evpower/evpush/test/pushservice"
 	"github.com/evpower/evpush/test/testdb"
 )
@@ -141,13 +144,21 @@ func (e *env) call(method, path, tok string, body any) response {
 	return e.do(req)
 }
 
+// do sends req and checks request and response against the OpenAPI document.
 func (e *env) do(req *http.Request) response {
 	e.t.Helper()
+	var reqBody []byte
+	if req.GetBody != nil {
+		b, err := req.GetBody()
+		require.NoError(e.t, err)
+		reqBody, _ = io.ReadAll(b)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(e.t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(e.t, err)
+	contract(e.t).Check(e.t, req, reqBody, resp.StatusCode, resp.Header, raw)
 	out := response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	if len(raw) > 0 {
 		require.NoError(e.t, json.Unmarshal(raw, &out.Body), "body: %s", raw)
@@ -156,6 +167,18 @@ func (e *env) do(req *http.Request) response {
 }
 
 const api = "/api/v1/notifications"
+
+var (
+	contractOnce sync.Once
+	contractV    *openapitest.Validator
+)
+
+// contract is the OpenAPI document the service serves, as a validator every
+// exchange in this package goes through.
+func contract(t testing.TB) *openapitest.Validator {
+	contractOnce.Do(func() { contractV = openapitest.New(t, httpadapter.OpenAPI()) })
+	return contractV
+}
 
 // subscribeBody is what the seed's PWA posts for a device.
 func subscribeBody(d *pushservice.Device, userType string) map[string]any {

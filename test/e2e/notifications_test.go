@@ -213,9 +213,12 @@ func TestBodyLimit(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	big := `{"user_type":"client","pad":"` + strings.Repeat("x", 70<<10) + `"}`
-	r := e.call("POST", api+"/subscribe", userToken(t, "u1"), big)
-	require.Equal(t, http.StatusRequestEntityTooLarge, r.Status)
-	require.NotEmpty(t, r.Body["detail"])
+	for _, path := range []string{api + "/subscribe", api + "/unsubscribe", api + "/test", chargingAPI + "/start", chargingAPI + "/stop"} {
+		r := e.call("POST", path, userToken(t, "u1"), big)
+		require.Equal(t, http.StatusRequestEntityTooLarge, r.Status, path)
+		require.NotEmpty(t, r.Body["detail"])
+	}
+	var r response
 
 	// The same without a Content-Length (chunked) is cut off while reading.
 	req, err := http.NewRequest("POST", e.URL+api+"/subscribe", strings.NewReader(big))
@@ -256,8 +259,8 @@ func TestAuthentication(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, path := range []string{"/subscribe", "/unsubscribe", "/test"} {
-				req, err := http.NewRequest("POST", e.URL+api+path, strings.NewReader(`{}`))
+			for _, path := range []string{api + "/subscribe", api + "/unsubscribe", api + "/test", chargingAPI + "/start", chargingAPI + "/stop"} {
+				req, err := http.NewRequest("POST", e.URL+path, strings.NewReader(`{}`))
 				require.NoError(t, err)
 				if tt.header != "" {
 					req.Header.Set("Authorization", tt.header)
@@ -416,4 +419,17 @@ func TestCORS(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"))
+}
+
+func TestOpenAPIDocumentIsServed(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	r := e.call("GET", "/openapi.json", "", nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Equal(t, "3.0.3", r.Body["openapi"])
+	paths := r.Body["paths"].(map[string]any)
+	for _, p := range []string{api + "/vapid-public-key", api + "/subscribe", api + "/unsubscribe", api + "/test",
+		chargingAPI + "/start", chargingAPI + "/stop", "/healthz", "/readyz"} {
+		require.Contains(t, paths, p)
+	}
 }

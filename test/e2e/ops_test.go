@@ -188,10 +188,22 @@ func TestHealthAndReadiness(t *testing.T) {
 	r = e.call("GET", "/readyz", "", nil)
 	require.Equal(t, "not_ready", r.Body["status"])
 	require.Equal(t, "unreachable", r.Body["checks"].(map[string]any)["database"])
-	r = e.call("POST", api+"/subscribe", userToken(t, "u1"), subscribeBody(e.Push.NewDevice(), "client"))
-	require.Equal(t, http.StatusServiceUnavailable, r.Status, r.Raw)
-	require.NotEmpty(t, r.Body["detail"])
-	require.Equal(t, "5", r.Header.Get("Retry-After"))
+	tok := userToken(t, "u1")
+	for _, c := range []struct {
+		path string
+		body any
+	}{
+		{api + "/subscribe", subscribeBody(e.Push.NewDevice(), "client")},
+		{api + "/unsubscribe", map[string]any{"endpoint": "https://fcm.googleapis.com/fcm/send/x"}},
+		{api + "/test", nil},
+		{chargingAPI + "/start", map[string]any{"station_id": "st-1", "connector_id": 1}},
+		{chargingAPI + "/stop", map[string]any{"session_id": "7b0e3c4a-0000-4000-8000-000000000000", "energy_kwh": 1}},
+	} {
+		r = e.call("POST", c.path, tok, c.body)
+		require.Equal(t, http.StatusServiceUnavailable, r.Status, "%s: %s", c.path, r.Raw)
+		require.NotEmpty(t, r.Body["detail"])
+		require.Equal(t, "5", r.Header.Get("Retry-After"))
+	}
 	require.Equal(t, http.StatusOK, e.call("GET", "/healthz", "", nil).Status, "alive all along")
 
 	// It comes back by itself.

@@ -33,6 +33,7 @@ type env struct {
 	DBURL string
 	Svc   *wiring.Service
 	Push  *pushservice.Server
+	Logs  *syncBuffer // the service's log, at LOG_LEVEL (error unless set)
 }
 
 // setup starts the real wiring (config from an environment map, migrations,
@@ -52,7 +53,7 @@ func setupWith(t testing.TB, extra map[string]string, opts wiring.Options) *env 
 // setupOn starts the service on serviceDB (e.g. through a proxy to dbURL).
 func setupOn(t testing.TB, dbURL, serviceDB string, extra map[string]string, opts wiring.Options) *env {
 	t.Helper()
-	e := &env{t: t, DBURL: dbURL}
+	e := &env{t: t, DBURL: dbURL, Logs: &syncBuffer{}}
 	vars := map[string]string{
 		"DATABASE_URL":        serviceDB,
 		"JWT_SECRET":          testSecret,
@@ -63,7 +64,7 @@ func setupOn(t testing.TB, dbURL, serviceDB string, extra map[string]string, opt
 	for k, v := range extra {
 		vars[k] = v
 	}
-	e.Svc = startWith(t, vars, opts)
+	e.Svc = startLogged(t, vars, opts, e.Logs)
 	e.Push = pushservice.New(t, pushservice.WithVAPIDPublicKey(e.Svc.Keys.PublicKey))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -86,9 +87,15 @@ func start(t testing.TB, vars map[string]string) *wiring.Service {
 
 func startWith(t testing.TB, vars map[string]string, opts wiring.Options) *wiring.Service {
 	t.Helper()
+	return startLogged(t, vars, opts, io.Discard)
+}
+
+// startLogged is startWith logging JSON to w at the configured level.
+func startLogged(t testing.TB, vars map[string]string, opts wiring.Options, w io.Writer) *wiring.Service {
+	t.Helper()
 	cfg, err := wiring.LoadConfig(func(k string) string { return vars[k] })
 	require.NoError(t, err)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	svc, err := wiring.New(context.Background(), cfg, log, opts)
 	require.NoError(t, err)
 	t.Cleanup(svc.Close)

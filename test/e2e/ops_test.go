@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/evpower/evpush/cmd/evpush/wiring"
+	"github.com/evpower/evpush/test/pushservice"
 	"github.com/evpower/evpush/test/testdb"
 )
 
@@ -276,4 +277,40 @@ func freeAddr(t testing.TB) string {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 	return addr
+}
+
+// TestLogsKeepSecretsOut drives every path that logs (requests, pushes that
+// fail, are gone or succeed, jobs) at debug level, then looks for tokens,
+// keys and endpoints in the log.
+func TestLogsKeepSecretsOut(t *testing.T) {
+	t.Parallel()
+	e := setup(t, map[string]string{"LOG_LEVEL": "debug"})
+	e.station("st-1", "owner-1", "1")
+	tok := userToken(t, "driver-1")
+	ok, broken, gone := e.Push.NewDevice(), e.Push.NewDevice(), e.Push.NewDevice()
+	e.Push.Respond(broken, pushservice.Response{Status: http.StatusBadRequest, Body: "bad things"})
+	e.Push.Respond(gone, pushservice.Response{Status: http.StatusGone})
+	for _, d := range []*pushservice.Device{ok, broken, gone} {
+		e.subscribe(tok, d, "client")
+	}
+	e.call("POST", api+"/test", tok, nil)
+	e.Push.Respond(gone, pushservice.Response{Status: http.StatusGone})
+	e.subscribe(tok, gone, "client")
+	r := e.call("POST", chargingAPI+"/start", tok, map[string]any{"station_id": "st-1", "connector_id": 1})
+	require.Equal(t, http.StatusOK, r.Status)
+	e.Push.WaitFor(t, ok, 2, 20*time.Second)
+	e.idle()
+	e.call("POST", api+"/subscribe", "Bearer-less-"+tok, nil)
+
+	logs := e.Logs.String()
+	require.Contains(t, logs, `"job_id"`, "worker lines carry the job")
+	require.Contains(t, logs, "push failed", "failures are logged")
+	for _, d := range []*pushservice.Device{ok, broken, gone} {
+		path := strings.TrimPrefix(d.Endpoint, e.Push.URL)
+		require.NotContains(t, logs, path, "no endpoint")
+		require.NotContains(t, logs, d.P256dh)
+		require.NotContains(t, logs, d.Auth)
+	}
+	require.NotContains(t, logs, tok, "no token")
+	require.NotContains(t, logs, e.Svc.Keys.PrivateKey, "no VAPID private key")
 }

@@ -26,8 +26,10 @@ run: build ## run the service on DATABASE_URL, else on a local PostgreSQL it set
 	@export DATABASE_URL="$${DATABASE_URL:-$(DEV_DB_URL)}" \
 	        JWT_SECRET="$${JWT_SECRET:-$(DEV_JWT_SECRET)}" \
 	        OPS_USERNAME="$${OPS_USERNAME:-$(DEV_OPS_USER)}" \
-	        OPS_PASSWORD="$${OPS_PASSWORD:-$(DEV_OPS_PASS)}"; \
+	        OPS_PASSWORD="$${OPS_PASSWORD:-$(DEV_OPS_PASS)}" \
+	        DEV_MODE="$${DEV_MODE:-true}"; \
 	 addr="$${HTTP_ADDR:-:8080}"; case "$$addr" in :*) addr="localhost$$addr";; esac; \
+	 echo "evpush: demo     http://$$addr/ (DEV_MODE: sign in as any user)"; \
 	 echo "evpush: API      http://$$addr/api/v1/notifications/vapid-public-key"; \
 	 echo "evpush: River UI http://$$addr/riverui/ (user $$OPS_USERNAME, password $$OPS_PASSWORD)"; \
 	 echo "evpush: metrics  http://$$addr/metrics (same credentials)"; \
@@ -35,8 +37,10 @@ run: build ## run the service on DATABASE_URL, else on a local PostgreSQL it set
 	 exec ./$(BIN) serve
 
 .PHONY: test
-test: ## run every test (needs PostgreSQL; started if down)
+test: ## run every test (needs PostgreSQL, started if down; chromium and node, see .ci/run)
 	@bash .ci/ensure-postgres
+	@bash .ci/ensure-test-tools
+	node --test adapters/http/web/
 	go test -race -count=1 ./...
 
 .PHONY: test/short

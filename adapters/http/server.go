@@ -44,18 +44,21 @@ type Config struct {
 	Ops *Ops
 	// Ready backs /readyz.
 	Ready Readiness
+	// DevTokens, when set (DEV_MODE), serves POST /api/v1/dev/token.
+	DevTokens DevTokens
 	// Observer records HTTP metrics; nil records nothing.
 	Observer HTTPObserver
 	Logger   *slog.Logger
 }
 
 type server struct {
-	app      Notifications
-	charging Charging
-	tokens   ports.TokenVerifier
-	ready    Readiness
-	observer HTTPObserver
-	log      *slog.Logger
+	app       Notifications
+	charging  Charging
+	tokens    ports.TokenVerifier
+	ready     Readiness
+	observer  HTTPObserver
+	devTokens DevTokens
+	log       *slog.Logger
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -67,7 +70,7 @@ func NewHandler(cfg Config) http.Handler {
 		log = slog.Default()
 	}
 	s := &server{app: cfg.Notifications, charging: cfg.Charging, tokens: cfg.Tokens,
-		ready: cfg.Ready, observer: cfg.Observer, log: log}
+		ready: cfg.Ready, observer: cfg.Observer, devTokens: cfg.DevTokens, log: log}
 	if s.ready == nil {
 		s.ready = func(context.Context) map[string]string { return map[string]string{} }
 	}
@@ -86,6 +89,10 @@ func NewHandler(cfg Config) http.Handler {
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	r.GET("/openapi.json", s.openAPI)
+	mountWeb(r)
+	if cfg.DevTokens != nil {
+		r.POST("/api/v1/dev/token", s.limitBody(), s.handle(s.devToken))
+	}
 	if cfg.Ops != nil {
 		mountOps(r, *cfg.Ops)
 	}

@@ -89,6 +89,18 @@ func station(db *gorm.DB, id string) (domain.Station, error) {
 	return domain.Station{ID: r.ID, OwnerID: r.OwnerID, PricePerKWh: r.PricePerKWh}, nil
 }
 
+// EnsureStation inserts st unless a station with its id exists (DEV_MODE's
+// demo station).
+func (s *ChargingStore) EnsureStation(ctx context.Context, st domain.Station) error {
+	err := s.db.WithContext(ctx).Exec(
+		`INSERT INTO stations (id, owner_id, name, price_per_kwh) VALUES (?, ?, ?, ?::numeric) ON CONFLICT (id) DO NOTHING`,
+		st.ID, st.OwnerID, st.ID, st.PricePerKWh).Error
+	if err != nil {
+		return fmt.Errorf("error creating station: %w", translate(err))
+	}
+	return nil
+}
+
 // InTx implements ports.ChargingStore.
 func (s *ChargingStore) InTx(ctx context.Context, fn func(tx ports.ChargingTx) error) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {

@@ -55,6 +55,10 @@ type Config struct {
 	OpsUsername, OpsPassword string // River UI and /metrics; empty: UI off
 	MetricsAddr              string // a listener of its own for /metrics, without credentials
 
+	// DevMode enables the demo's sign-in (POST /api/v1/dev/token) and a demo
+	// station. Never in production: anyone could mint a token.
+	DevMode bool
+
 	ShutdownTimeout time.Duration // draining HTTP requests and running jobs on SIGTERM
 	Cleanup         app.CleanupPolicy
 
@@ -186,6 +190,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if _, _, err := splitHostPort(c.MetricsAddr); err != nil {
 			check(configError("METRICS_ADDR", "must be host:port or :port"))
 		}
+	}
+	c.DevMode, err = boolEnv(env("DEV_MODE", "false"))
+	check(wrapName("DEV_MODE", err))
+	if c.DevMode && len(c.JWTSecret) == 0 {
+		check(configError("DEV_MODE", "needs JWT_SECRET to mint development tokens"))
 	}
 	c.ShutdownTimeout, err = durationEnv(env("SHUTDOWN_TIMEOUT", ""), DefaultShutdownTimeout, time.Second, 10*time.Minute)
 	check(wrapName("SHUTDOWN_TIMEOUT", err))

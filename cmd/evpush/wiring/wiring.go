@@ -138,6 +138,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 			ops.Metrics = s.Metrics.Handler()
 		}
 	}
+	var devTokens httpadapter.DevTokens
+	if cfg.DevMode {
+		devTokens = auth.DevMinter{Secret: cfg.JWTSecret, TTL: 24 * time.Hour}
+		if err := charging.EnsureStation(ctx, DemoStation); err != nil {
+			return nil, err
+		}
+		log.Warn("DEV_MODE is on: anyone can mint tokens at /api/v1/dev/token; never use it in production")
+	}
 	s.Handler = httpadapter.NewHandler(httpadapter.Config{
 		Notifications: s.App,
 		Charging:      s.App,
@@ -145,6 +153,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 		CORSOrigins:   cfg.CORSOrigins,
 		Ops:           ops,
 		Ready:         s.readiness,
+		DevTokens:     devTokens,
 		Observer:      s.Metrics,
 		Logger:        log,
 	})
@@ -173,6 +182,9 @@ func vapidKeys(ctx context.Context, cfg Config, store *postgres.Store, log *slog
 	}
 	return keys, nil
 }
+
+// DemoStation is created in DEV_MODE so the demo page can start a session.
+var DemoStation = domain.Station{ID: "demo-station", OwnerID: "demo-owner", PricePerKWh: "12.50"}
 
 // readiness checks what the service needs to do its job: the database
 // answers, its migrations are applied, and (unless API-only) the workers run.

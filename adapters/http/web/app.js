@@ -1,0 +1,248 @@
+// The demo page: sign in with a development token, subscribe this device,
+// send a test notification, start and stop a charging session, and watch the
+// notifications arrive. Every piece of text from the server or a push goes
+// through textContent, never innerHTML.
+
+import {
+  isSupported, subscribe, unsubscribe, sendTest, status, apiFetch,
+  UnsupportedError, PermissionDeniedError, AuthError, ValidationError,
+  RateLimitError, ServerError,
+} from './evpush-client.js';
+
+const TOKEN_KEY = 'evpush-demo-token';
+const SESSION_KEY = 'evpush-demo-session';
+const SUBSCRIPTION_KEY = 'evpush-demo-subscription-id';
+
+const $ = (id) => document.getElementById(id);
+
+// --- small storage helpers (storage may be blocked: the page still works) ---
+
+function load(key) {
+  try { return localStorage.getItem(key); } catch { return null; }
+}
+function save(key, value) {
+  try {
+    if (value == null) localStorage.removeItem(key);
+    else localStorage.setItem(key, value);
+  } catch { /* blocked storage: keep it in memory only */ }
+}
+
+let token = load(TOKEN_KEY);
+let sessionId = load(SESSION_KEY);
+
+/** The JWT's claims, for display only (the server verifies the token). */
+function claims(jwt) {
+  try {
+    const part = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const json = decodeURIComponent(Array.from(atob(part), (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join(''));
+    return JSON.parse(json);
+  } catch {
+    return null;
+  }
+}
+
+/** The role the token was issued for: the server refuses to subscribe in another one. */
+function tokenUserType() {
+  const c = token ? claims(token) : null;
+  const role = c?.user_type ?? c?.role;
+  return role === 'client' || role === 'owner' ? role : $('user-type').value;
+}
+
+// --- rendering ---
+
+/**
+ * The status line. data-state ('idle', 'busy', 'ok', 'error') and, for errors,
+ * data-error (the error class name) are there for the browser test too.
+ */
+function setStatus(text, state = 'ok', errorName = '') {
+  const el = $('status');
+  el.textContent = text;
+  el.dataset.state = state;
+  if (errorName) el.dataset.error = errorName;
+  else delete el.dataset.error;
+}
+
+function showSignedIn() {
+  const el = $('signed-in-as');
+  const c = token ? claims(token) : null;
+  if (!c) {
+    el.textContent = 'nobody';
+    return;
+  }
+  const role = c.user_type ?? c.role ?? 'unknown role';
+  const expired = typeof c.exp === 'number' && c.exp * 1000 <= Date.now();
+  el.textContent = `${c.sub} (${role})${expired ? ', token expired: sign in again' : ''}`;
+}
+
+function showSession() {
+  $('session-id').textContent = sessionId || '—';
+}
+
+function showSubscriptionId(id) {
+  $('subscription-id').textContent = id || '—';
+}
+
+function showLastNotification(payload) {
+  const el = $('last-notification');
+  const title = document.createElement('strong');
+  title.textContent = payload?.title ?? '';
+  el.replaceChildren(title, document.createTextNode(payload?.body ?? ''));
+  el.classList.remove('muted');
+}
+
+/** Why push is unavailable here, in words a user can act on. */
+function unsupportedMessage(err) {
+  const parts = [`Push notifications are not supported in this browser${err ? ` (${err.message})` : ''}.`];
+  if (!window.isSecureContext) {
+    parts.push('Service workers need HTTPS (or http://localhost).');
+  }
+  const ios = /iPad|iPhone|iPod/.test(navigator.userAgent)
+    || (navigator.platform === 'MacIntel' && navigator.maxTouchPoints > 1);
+  const standalone = window.matchMedia?.('(display-mode: standalone)').matches || navigator.standalone;
+  if (ios && !standalone) {
+    parts.push('On iPhone and iPad (iOS 16.4+), add this page to the Home Screen and open it from there.');
+  }
+  return parts.join(' ');
+}
+
+/** One friendly sentence per error class (the guide's section 6, made precise). */
+function describeError(err) {
+  if (err instanceof UnsupportedError) return unsupportedMessage(err);
+  if (err instanceof PermissionDeniedError) {
+    return 'Notifications are blocked (permission denied). Allow them for this site in the browser settings, then try again.';
+  }
+  if (err instanceof AuthError) return `Please sign in again (re-login): ${err.detail}`;
+  if (err instanceof ValidationError) {
+    const fields = err.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+    return `Invalid data: ${fields || err.detail}`;
+  }
+  if (err instanceof RateLimitError) {
+    return `Too many requests: try again${err.retryAfter != null ? ` in ${err.retryAfter} s` : ' later'}.`;
+  }
+  if (err instanceof ServerError) {
+    if (err.status === 403) return `Not allowed: ${err.detail}`;
+    if (err.status >= 500) return `Server error (HTTP ${err.status}): ${err.detail}. Try again later.`;
+    return `${err.detail} (HTTP ${err.status})`;
+  }
+  return err?.message ?? String(err);
+}
+
+/** Runs a button's action: busy state, then the result or the error in #status. */
+async function run(button, busyText, action) {
+  button.disabled = true;
+  setStatus(busyText, 'busy');
+  try {
+    const result = await action();
+    if (typeof result === 'string') setStatus(result, 'ok');
+    else if (result) setStatus(result.text, result.state ?? 'ok');
+  } catch (err) {
+    console.error(err);
+    setStatus(describeError(err), 'error', err?.name ?? 'Error');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function needToken() {
+  if (!token) throw new AuthError('Not signed in', { detail: 'sign in first (step 1)' });
+  return token;
+}
+
+async function describeStatus() {
+  const s = await status();
+  if (!s.supported) return unsupportedMessage();
+  const permission = { granted: 'allowed', denied: 'blocked', default: 'not asked yet' }[s.permission] ?? s.permission;
+  const sub = s.subscribed ? `subscribed via ${s.endpoint}` : 'not subscribed';
+  return `Ready. Notifications ${permission}; this device is ${sub}.`;
+}
+
+// --- actions ---
+
+$('sign-in').addEventListener('click', (e) => run(e.currentTarget, 'Signing in…', async () => {
+  const userId = $('user-id').value.trim();
+  const userType = $('user-type').value;
+  let result;
+  try {
+    result = await apiFetch('/api/v1/dev/token', { method: 'POST', body: { user_id: userId, user_type: userType } });
+  } catch (err) {
+    if (err instanceof ServerError && err.status === 404) {
+      return { text: 'Dev sign-in is off (DEV_MODE=false)', state: 'error' };
+    }
+    throw err;
+  }
+  token = result.token;
+  save(TOKEN_KEY, token);
+  showSignedIn();
+  const hours = Math.round((result.expires_in ?? 0) / 360) / 10;
+  let text = `Signed in as ${userId} (${userType})${hours ? `, token valid ${hours} h` : ''}.`;
+  if (isSupported() && (await status()).subscribed) {
+    text += ' Subscribe again so this device receives this user\'s notifications.';
+  }
+  return text;
+}));
+
+$('subscribe').addEventListener('click', (e) => run(e.currentTarget, 'Subscribing…', async () => {
+  const { subscriptionId } = await subscribe({ token: needToken(), userType: tokenUserType() });
+  save(SUBSCRIPTION_KEY, subscriptionId);
+  showSubscriptionId(subscriptionId);
+  const s = await status();
+  return `Subscribed: notifications will arrive on this device (${s.endpoint}).`;
+}));
+
+$('send-test').addEventListener('click', (e) => run(e.currentTarget, 'Sending a test notification…', async () => {
+  const report = await sendTest({ token: needToken() });
+  const failed = report.failed ? `, ${report.failed} failed` : '';
+  return { text: `${report.message}${failed}.`, state: report.success ? 'ok' : 'error' };
+}));
+
+$('unsubscribe').addEventListener('click', (e) => run(e.currentTarget, 'Unsubscribing…', async () => {
+  const removed = await unsubscribe({ token: needToken() });
+  save(SUBSCRIPTION_KEY, null);
+  showSubscriptionId(null);
+  return removed ? 'Unsubscribed: this device gets no more notifications.' : 'This device was not subscribed.';
+}));
+
+$('start-charging').addEventListener('click', (e) => run(e.currentTarget, 'Starting a charging session…', async () => {
+  const stationId = $('station-id').value.trim();
+  const result = await apiFetch('/api/v1/charging/start', {
+    method: 'POST', token: needToken(), body: { station_id: stationId, connector_id: 1 },
+  });
+  sessionId = result.session_id;
+  save(SESSION_KEY, sessionId);
+  showSession();
+  return `Charging started at ${result.station_id}, connector ${result.connector_id}. A notification is on its way.`;
+}));
+
+$('stop-charging').addEventListener('click', (e) => run(e.currentTarget, 'Stopping the charging session…', async () => {
+  if (!sessionId) return { text: 'No charging session: start one first.', state: 'error' };
+  const result = await apiFetch('/api/v1/charging/stop', {
+    method: 'POST', token: needToken(), body: { session_id: sessionId, energy_kwh: Number($('energy').value) },
+  });
+  return `Charging completed: ${result.energy_kwh} kWh, ${result.amount} ${result.currency ?? ''}`.trim() + '.';
+}));
+
+// --- start-up ---
+
+showSignedIn();
+showSession();
+showSubscriptionId(load(SUBSCRIPTION_KEY));
+
+if (isSupported()) {
+  const sw = navigator.serviceWorker;
+  sw.addEventListener('message', (event) => {
+    if (event.data?.type === 'evpush:push') showLastNotification(event.data.payload);
+  });
+  sw.startMessages?.();
+  // Register now, not on the first click: the worker is active by the time the
+  // user subscribes, and the permission prompt comes while the click still
+  // counts as a user gesture.
+  sw.register('/service-worker.js')
+    .then(() => sw.ready)
+    .then(async () => {
+      document.documentElement.dataset.sw = 'ready';
+      if ($('status').dataset.state === 'idle') setStatus(await describeStatus(), 'idle');
+    })
+    .catch((err) => setStatus(`Service worker registration failed: ${err.message}`, 'error', err.name));
+} else {
+  setStatus(unsupportedMessage(), 'error', 'UnsupportedError');
+}

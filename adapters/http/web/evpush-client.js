@@ -1,0 +1,482 @@
+// evpush-client.js: the browser side of EvPower Web Push, as one plain ES module.
+//
+//   import { subscribe, sendTest } from '/static/evpush-client.js';
+//   const { subscriptionId } = await subscribe({ token: jwt, userType: 'client' });
+//
+// It is the flow of the API guide (section 5, "Интеграция с PWA") made reusable:
+// support checks, service worker registration, permission, VAPID key, push
+// subscription, POST /subscribe, with the errors of section 6 as classes.
+//
+// No build step and no dependencies. Browser globals (navigator, window,
+// Notification, fetch, localStorage) are read lazily through globalThis, so the
+// module also imports cleanly in Node, where the tests replace them with fakes.
+
+const API = '/api/v1/notifications';
+
+/** localStorage key holding `{token, userType, locale, baseUrl}` of the last subscribe. */
+export const STORAGE_KEY = 'evpush';
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/**
+ * Base class of every error this module throws. HTTP errors keep the seed's
+ * message format, `HTTP <status>: <detail>`, so code that tests
+ * `error.message.includes('401')` keeps working.
+ */
+export class EvpushError extends Error {
+  /**
+   * @param {string} message
+   * @param {{status?: number, detail?: string, cause?: unknown}} [info]
+   *   status: the HTTP status (0 when no HTTP answer is involved);
+   *   detail: the server's `detail || message`, or the message itself.
+   */
+  constructor(message, { status = 0, detail, cause } = {}) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'EvpushError';
+    /** @type {number} HTTP status, 0 when the error did not come from the server. */
+    this.status = status;
+    /** @type {string} The server's explanation (or the message). */
+    this.detail = detail ?? message;
+  }
+}
+
+/** The browser lacks Service Workers, the Push API or Notifications. */
+export class UnsupportedError extends EvpushError {
+  /**
+   * @param {string} message
+   * @param {string[]} missing names of the missing features: 'serviceWorker', 'PushManager', 'Notification'
+   */
+  constructor(message, missing = []) {
+    super(message);
+    this.name = 'UnsupportedError';
+    /** @type {string[]} */
+    this.missing = missing;
+  }
+}
+
+/** The user did not grant the notification permission ('denied' or dismissed). */
+export class PermissionDeniedError extends EvpushError {
+  /** @param {string} permission what `Notification.requestPermission()` answered */
+  constructor(permission) {
+    super('Permission not granted for notifications'); // the seed's wording
+    this.name = 'PermissionDeniedError';
+    /** @type {string} */
+    this.permission = permission;
+  }
+}
+
+/** HTTP 401 (or no token at all): the user must sign in again. */
+export class AuthError extends EvpushError {
+  /** @param {string} message @param {{status?: number, detail?: string}} [info] */
+  constructor(message, info) {
+    super(message, info);
+    this.name = 'AuthError';
+  }
+}
+
+/** HTTP 422: the server refused the data; `.errors` lists `[{field, message}]`. */
+export class ValidationError extends EvpushError {
+  /**
+   * @param {string} message
+   * @param {{status?: number, detail?: string, errors?: Array<{field: string, message: string}>}} [info]
+   */
+  constructor(message, info = {}) {
+    super(message, info);
+    this.name = 'ValidationError';
+    /** @type {Array<{field: string, message: string}>} */
+    this.errors = info.errors ?? [];
+  }
+}
+
+/** HTTP 429: called too often; retry after `.retryAfter` seconds (null when not said). */
+export class RateLimitError extends EvpushError {
+  /** @param {string} message @param {{status?: number, detail?: string, retryAfter?: number|null}} [info] */
+  constructor(message, info = {}) {
+    super(message, info);
+    this.name = 'RateLimitError';
+    /** @type {number|null} */
+    this.retryAfter = info.retryAfter ?? null;
+  }
+}
+
+/**
+ * Any other non-2xx answer (403, 404, 409, 413, 500, 503, …). `.retryAfter` is
+ * set when the server sent `Retry-After` (503 does).
+ */
+export class ServerError extends EvpushError {
+  /** @param {string} message @param {{status?: number, detail?: string, retryAfter?: number|null}} [info] */
+  constructor(message, info = {}) {
+    super(message, info);
+    this.name = 'ServerError';
+    /** @type {number|null} */
+    this.retryAfter = info.retryAfter ?? null;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/**
+ * Decodes a base64url string (the VAPID public key) into bytes, as
+ * `pushManager.subscribe({applicationServerKey})` wants them. Accepts the
+ * standard alphabet too, with or without `=` padding.
+ * @param {string} base64String
+ * @returns {Uint8Array}
+ */
+export function urlBase64ToUint8Array(base64String) {
+  const clean = String(base64String).trim().replace(/=+$/, '');
+  const padding = '='.repeat((4 - (clean.length % 4)) % 4);
+  const base64 = (clean + padding).replace(/-/g, '+').replace(/_/g, '/');
+  let raw;
+  try {
+    raw = globalThis.atob(base64);
+  } catch (cause) {
+    throw new EvpushError('Invalid base64 string', { cause });
+  }
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes;
+}
+
+/** The window object, or the global scope when `window` is not defined. */
+function win() {
+  return globalThis.window ?? globalThis;
+}
+
+/** The names of the features this browser lacks (empty when push works). */
+function missingFeatures() {
+  const nav = globalThis.navigator;
+  const w = win();
+  const missing = [];
+  if (!nav || !('serviceWorker' in nav)) missing.push('serviceWorker');
+  if (!w || !('PushManager' in w)) missing.push('PushManager');
+  if (!w || !('Notification' in w)) missing.push('Notification');
+  return missing;
+}
+
+const MISSING_TEXT = {
+  serviceWorker: 'Service Workers not supported', // the seed's messages
+  PushManager: 'Push API not supported',
+  Notification: 'Notifications not supported',
+};
+
+/**
+ * Tells whether this browser can receive Web Push: Service Workers, the Push
+ * API and Notifications are all present. (They are absent on plain http
+ * outside localhost, and on iOS until the page is added to the Home Screen.)
+ * @returns {boolean}
+ */
+export function isSupported() {
+  return missingFeatures().length === 0;
+}
+
+function assertSupported() {
+  const missing = missingFeatures();
+  if (missing.length > 0) {
+    throw new UnsupportedError(missing.map((m) => MISSING_TEXT[m]).join('; '), missing);
+  }
+}
+
+function apiUrl(baseUrl, path) {
+  return `${String(baseUrl ?? '').replace(/\/+$/, '')}${API}${path}`;
+}
+
+function requireToken(token) {
+  if (!token) throw new AuthError('Not signed in: no token', { detail: 'No token' });
+}
+
+/** Seconds from a Retry-After header (delta-seconds or HTTP date), or null. */
+function parseRetryAfter(value) {
+  if (value == null || value === '') return null;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value);
+  const date = Date.parse(value);
+  if (Number.isNaN(date)) return null;
+  return Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+/** The body as an object; `{}` when it is empty or not JSON (e.g. a proxy's HTML page). */
+async function readBody(response) {
+  let text;
+  try {
+    text = await response.text();
+  } catch {
+    return {};
+  }
+  if (!text) return {};
+  try {
+    const value = JSON.parse(text);
+    return value && typeof value === 'object' ? value : {};
+  } catch {
+    return {};
+  }
+}
+
+function errorFor(response, data) {
+  const status = response.status;
+  // Section 6 of the guide reads `errorData.detail || errorData.message`.
+  const detail = data.detail || data.message || response.statusText || 'Request failed';
+  const message = `HTTP ${status}: ${detail}`;
+  const retryAfter = parseRetryAfter(response.headers?.get?.('Retry-After'));
+  switch (status) {
+    case 401:
+      return new AuthError(message, { status, detail });
+    case 422:
+      return new ValidationError(message, {
+        status, detail, errors: Array.isArray(data.errors) ? data.errors : [],
+      });
+    case 429:
+      return new RateLimitError(message, { status, detail, retryAfter });
+    default:
+      return new ServerError(message, { status, detail, retryAfter });
+  }
+}
+
+/**
+ * Calls a JSON endpoint of the EvPower API and returns the parsed body; every
+ * non-2xx answer becomes the matching error class (401 → AuthError, 422 →
+ * ValidationError, 429 → RateLimitError, others → ServerError), a network
+ * failure an EvpushError. The demo page uses it for the charging endpoints.
+ * @param {string} url
+ * @param {{method?: string, token?: string, body?: unknown}} [options]
+ *   body is sent as JSON when defined; token as `Authorization: Bearer`.
+ * @returns {Promise<any>}
+ */
+export async function apiFetch(url, { method = 'GET', token, body } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const init = { method, headers };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await globalThis.fetch(url, init);
+  } catch (cause) {
+    throw new EvpushError(`Network error: ${cause?.message ?? cause}`, { cause });
+  }
+  const data = await readBody(response);
+  if (!response.ok) throw errorFor(response, data);
+  return data;
+}
+
+/** Bytes of an applicationServerKey in any of the shapes browsers hand back. */
+function keyBytes(key) {
+  if (key == null) return null;
+  if (typeof key === 'string') return urlBase64ToUint8Array(key);
+  if (ArrayBuffer.isView(key)) return new Uint8Array(key.buffer, key.byteOffset, key.byteLength);
+  if (Object.prototype.toString.call(key) === '[object ArrayBuffer]') return new Uint8Array(key);
+  return null;
+}
+
+function sameBytes(a, b) {
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Rejects with an EvpushError when the promise takes longer than ms. Used
+ * around pushManager.subscribe(), which never settles when the browser cannot
+ * reach its push service (offline, or a build without the vendor's keys).
+ */
+function withTimeout(promise, ms, message) {
+  if (!(ms > 0) || !Number.isFinite(ms)) return promise;
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new EvpushError(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** requestPermission, in both its promise form and old Safari's callback form. */
+function requestPermission() {
+  const N = win().Notification;
+  return new Promise((resolve) => {
+    const result = N.requestPermission(resolve);
+    if (result && typeof result.then === 'function') result.then(resolve, () => resolve('default'));
+  });
+}
+
+/** The registration controlling this page's scope, without hanging when there is none. */
+async function currentRegistration() {
+  const sw = globalThis.navigator.serviceWorker;
+  // `ready` never settles when no worker is registered; getRegistration() answers undefined.
+  if (typeof sw.getRegistration === 'function') return (await sw.getRegistration()) ?? null;
+  return sw.ready;
+}
+
+async function currentSubscription() {
+  const registration = await currentRegistration();
+  return registration ? registration.pushManager.getSubscription() : null;
+}
+
+function storage() {
+  try {
+    return globalThis.localStorage ?? null;
+  } catch {
+    return null; // some browsers throw on access when storage is blocked
+  }
+}
+
+function remember(config) {
+  try {
+    storage()?.setItem(STORAGE_KEY, JSON.stringify(config));
+  } catch {
+    // private mode or quota: the service worker copy is what matters
+  }
+}
+
+function forget() {
+  try {
+    storage()?.removeItem(STORAGE_KEY);
+  } catch {
+    // nothing stored
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Public flow
+
+/**
+ * Subscribes this browser to EvPower push notifications: the flow of the
+ * guide's section 5. Checks support, registers the service worker, waits for
+ * it, asks for the permission, fetches the VAPID key, reuses a push
+ * subscription made with the same key (or replaces a stale one), and POSTs
+ * `{subscription, user_type, locale}` to `/subscribe`.
+ *
+ * Call it from a click handler: browsers only show the permission prompt for a
+ * user gesture.
+ *
+ * The settings are kept in localStorage (key `evpush`) and handed to the
+ * service worker (`evpush:config` message), so that it can register a new
+ * subscription by itself when the push service rotates it
+ * (`pushsubscriptionchange`).
+ *
+ * @param {object} options
+ * @param {string} options.token the user's JWT (Authorization: Bearer)
+ * @param {'client'|'owner'} [options.userType='client'] driver or station owner
+ * @param {string} [options.locale] language of the notifications; defaults to navigator.language, omitted when neither is known
+ * @param {string} [options.baseUrl=''] origin of the evpush API when it is not this page's
+ * @param {string} [options.serviceWorkerUrl='/service-worker.js']
+ * @param {number} [options.pushTimeoutMs=30000] how long to wait for the browser's push
+ *   service to hand out a subscription (it waits forever when unreachable); 0: no limit
+ * @returns {Promise<{subscriptionId: string, subscription: PushSubscription}>}
+ * @throws {UnsupportedError|PermissionDeniedError|AuthError|ValidationError|RateLimitError|ServerError|EvpushError}
+ */
+export async function subscribe({
+  token, userType = 'client', locale, baseUrl = '', serviceWorkerUrl = '/service-worker.js',
+  pushTimeoutMs = 30000,
+} = {}) {
+  requireToken(token); // before any prompt: a permission granted for nothing helps no one
+  assertSupported();
+  const nav = globalThis.navigator;
+  if (locale === undefined) locale = nav.language || undefined;
+
+  // 1–3. register the worker and wait until it is active
+  const registration = await nav.serviceWorker.register(serviceWorkerUrl);
+  const ready = await nav.serviceWorker.ready;
+
+  // 4. permission
+  const permission = await requestPermission();
+  if (permission !== 'granted') throw new PermissionDeniedError(permission);
+
+  // 5. VAPID key
+  const keyResponse = await apiFetch(apiUrl(baseUrl, '/vapid-public-key'));
+  const publicKey = keyResponse?.data?.public_key;
+  if (typeof publicKey !== 'string' || publicKey === '') {
+    throw new ServerError('The server sent no VAPID public key', { status: 200 });
+  }
+  const applicationServerKey = urlBase64ToUint8Array(publicKey);
+
+  // 6. push subscription: reuse it when it was made with this key. One made
+  // with another key (the server's keys changed) cannot receive our pushes and
+  // browsers refuse to subscribe again over it, so it is dropped first; the
+  // server forgets its endpoint on the push service's next 404/410.
+  let subscription = await registration.pushManager.getSubscription();
+  if (subscription && !sameBytes(keyBytes(subscription.options?.applicationServerKey), applicationServerKey)) {
+    await subscription.unsubscribe();
+    subscription = null;
+  }
+  if (!subscription) {
+    subscription = await withTimeout(
+      registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey }),
+      pushTimeoutMs,
+      `The browser's push service did not answer within ${Math.round(pushTimeoutMs / 1000)} s: is this device online?`,
+    );
+  }
+
+  // 7. register it with the server
+  const body = { subscription: subscription.toJSON(), user_type: userType };
+  if (locale !== undefined && locale !== null && locale !== '') body.locale = locale;
+  const result = await apiFetch(apiUrl(baseUrl, '/subscribe'), { method: 'POST', token, body });
+  if (!result.success) throw new EvpushError(result.message || 'Subscription was not registered');
+
+  const config = { token, userType, locale: body.locale, baseUrl };
+  remember(config);
+  const worker = registration.active ?? ready?.active;
+  worker?.postMessage({ type: 'evpush:config', ...config });
+
+  return { subscriptionId: result.subscription_id, subscription };
+}
+
+/**
+ * Unsubscribes this browser: POSTs `{endpoint}` to `/unsubscribe`, then drops
+ * the push subscription locally (only once the server has answered, so a
+ * failed call can be retried). Also forgets the stored settings.
+ * @param {{token: string, baseUrl?: string}} options
+ * @returns {Promise<boolean>} the server's `success`: false when it did not know the
+ *   endpoint, or when this browser had no subscription at all (nothing is sent then)
+ * @throws {AuthError|ServerError|EvpushError}
+ */
+export async function unsubscribe({ token, baseUrl = '' } = {}) {
+  if (!isSupported()) return false;
+  const subscription = await currentSubscription();
+  if (!subscription) return false;
+  requireToken(token);
+  const result = await apiFetch(apiUrl(baseUrl, '/unsubscribe'), {
+    method: 'POST', token, body: { endpoint: subscription.endpoint },
+  });
+  await subscription.unsubscribe();
+  forget();
+  // The worker keeps a copy of the token for pushsubscriptionchange: drop it too.
+  const registration = await currentRegistration();
+  registration?.active?.postMessage({ type: 'evpush:config-clear' });
+  return result.success === true;
+}
+
+/**
+ * Asks the server to send a test notification to every device of the user now.
+ * @param {{token: string, baseUrl?: string}} options
+ * @returns {Promise<{success: boolean, sent_to: number, failed?: number, message: string}>}
+ *   the server's report (success false with sent_to 0 when no device is subscribed)
+ * @throws {AuthError|RateLimitError|ServerError|EvpushError}
+ */
+export async function sendTest({ token, baseUrl = '' } = {}) {
+  requireToken(token);
+  return apiFetch(apiUrl(baseUrl, '/test'), { method: 'POST', token });
+}
+
+/**
+ * Where this browser stands, for display.
+ * @returns {Promise<{supported: boolean, permission: string, subscribed: boolean, endpoint: string|null}>}
+ *   permission: 'default' | 'granted' | 'denied', or 'unsupported';
+ *   endpoint: the push service's origin followed by '…' (the full endpoint is a secret-ish capability URL)
+ */
+export async function status() {
+  const supported = isSupported();
+  const N = win()?.Notification;
+  const permission = N ? N.permission : 'unsupported';
+  if (!supported) return { supported, permission, subscribed: false, endpoint: null };
+  const subscription = await currentSubscription();
+  let endpoint = null;
+  if (subscription) {
+    try {
+      endpoint = `${new URL(subscription.endpoint).origin}…`;
+    } catch {
+      endpoint = '…';
+    }
+  }
+  return { supported, permission, subscribed: Boolean(subscription), endpoint };
+}

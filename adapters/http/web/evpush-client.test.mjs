@@ -1,0 +1,502 @@
+// Tests of evpush-client.js with Node's test runner and small fakes of the
+// browser: navigator.serviceWorker, PushManager, Notification, fetch, localStorage.
+//   node --test adapters/http/web/
+import { test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  isSupported, subscribe, unsubscribe, sendTest, status, urlBase64ToUint8Array,
+  EvpushError, UnsupportedError, PermissionDeniedError, AuthError, ValidationError,
+  RateLimitError, ServerError,
+} from './evpush-client.js';
+
+// A VAPID public key as the server sends it: 65 bytes, base64url, no padding.
+const KEY_BYTES = Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : (i * 37) % 256));
+const VAPID_KEY = Buffer.from(KEY_BYTES).toString('base64url');
+const OTHER_KEY = Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : (i * 11) % 256));
+const TOKEN = 'header.payload.signature';
+
+const GLOBALS = ['navigator', 'window', 'PushManager', 'Notification', 'fetch', 'localStorage'];
+let saved;
+
+beforeEach(() => {
+  saved = GLOBALS.map((name) => [name, Object.getOwnPropertyDescriptor(globalThis, name)]);
+});
+
+afterEach(() => {
+  for (const [name, descriptor] of saved) {
+    if (descriptor) Object.defineProperty(globalThis, name, descriptor);
+    else delete globalThis[name];
+  }
+});
+
+// defineProperty, not assignment: newer Node versions have a read-only navigator.
+function setGlobal(name, value) {
+  Object.defineProperty(globalThis, name, { value, configurable: true, writable: true, enumerable: true });
+}
+
+class FakeSubscription {
+  constructor(endpoint, key, pushManager) {
+    this.endpoint = endpoint;
+    this.options = { applicationServerKey: key == null ? null : Uint8Array.from(key).buffer, userVisibleOnly: true };
+    this.unsubscribed = false;
+    this.pushManager = pushManager;
+  }
+
+  toJSON() {
+    return { endpoint: this.endpoint, expirationTime: null, keys: { p256dh: 'BP256dh-key', auth: 'auth-secret' } };
+  }
+
+  async unsubscribe() {
+    this.unsubscribed = true;
+    if (this.pushManager.current === this) this.pushManager.current = null;
+    return true;
+  }
+}
+
+function json(body, status = 200, headers = {}) {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
+}
+
+/**
+ * Installs a fake browser. routes maps "METHOD path" to a Response (or a
+ * function returning one); unrouted calls answer 404.
+ */
+function fakeBrowser({
+  permission = 'granted', existingKey, routes = {}, serviceWorker = true, pushManager = true, language = 'ru-RU',
+} = {}) {
+  const calls = { fetch: [], register: [], subscribe: [], permissionAsked: 0, workerMessages: [] };
+  const pm = {
+    current: null,
+    async getSubscription() { return this.current; },
+    async subscribe(options) {
+      calls.subscribe.push(options);
+      this.current = new FakeSubscription('https://fcm.googleapis.com/fcm/send/new-endpoint', options.applicationServerKey, this);
+      return this.current;
+    },
+  };
+  if (existingKey !== undefined) {
+    pm.current = new FakeSubscription('https://fcm.googleapis.com/fcm/send/old-endpoint', existingKey, pm);
+  }
+  const registration = {
+    pushManager: pm,
+    active: { postMessage: (message) => calls.workerMessages.push(message) },
+  };
+  const nav = { language };
+  if (serviceWorker) {
+    nav.serviceWorker = {
+      async register(url) { calls.register.push(url); return registration; },
+      ready: Promise.resolve(registration),
+      async getRegistration() { return registration; },
+    };
+  }
+  setGlobal('navigator', nav);
+  setGlobal('window', globalThis);
+  if (pushManager) setGlobal('PushManager', function PushManager() {});
+  else delete globalThis.PushManager;
+  setGlobal('Notification', {
+    permission,
+    async requestPermission() { calls.permissionAsked++; return permission; },
+  });
+  const store = new Map();
+  setGlobal('localStorage', {
+    getItem: (k) => (store.has(k) ? store.get(k) : null),
+    setItem: (k, v) => store.set(k, String(v)),
+    removeItem: (k) => store.delete(k),
+  });
+  const allRoutes = {
+    'GET /api/v1/notifications/vapid-public-key': () => json({ success: true, data: { public_key: VAPID_KEY } }),
+    'POST /api/v1/notifications/subscribe': () => json({
+      success: true, message: 'Push subscription registered successfully', subscription_id: 'sub-uuid-1',
+    }),
+    ...routes,
+  };
+  setGlobal('fetch', async (url, init = {}) => {
+    const method = init.method ?? 'GET';
+    const path = new URL(url, 'https://app.example').pathname;
+    calls.fetch.push({ url, method, headers: init.headers ?? {}, body: init.body === undefined ? undefined : JSON.parse(init.body) });
+    const route = allRoutes[`${method} ${path}`];
+    if (!route) return json({ success: false, detail: 'Not found' }, 404);
+    return typeof route === 'function' ? route() : route;
+  });
+  return { calls, pm, store };
+}
+
+const posts = (calls) => calls.fetch.filter((c) => c.method === 'POST');
+
+// --- urlBase64ToUint8Array ---
+
+test('urlBase64ToUint8Array decodes an 87-character VAPID key into 65 bytes', () => {
+  assert.equal(VAPID_KEY.length, 87);
+  const bytes = urlBase64ToUint8Array(VAPID_KEY);
+  assert.ok(bytes instanceof Uint8Array);
+  assert.equal(bytes.length, 65);
+  assert.deepEqual(bytes, KEY_BYTES);
+});
+
+test('urlBase64ToUint8Array adds the missing padding and accepts it when present', () => {
+  assert.deepEqual([...urlBase64ToUint8Array('YQ')], [0x61]); // 'a'
+  assert.deepEqual([...urlBase64ToUint8Array('YWI')], [0x61, 0x62]);
+  assert.deepEqual([...urlBase64ToUint8Array('YQ==')], [0x61]);
+  assert.deepEqual([...urlBase64ToUint8Array('YWJj')], [0x61, 0x62, 0x63]);
+});
+
+test('urlBase64ToUint8Array reads the -_ alphabet like +/', () => {
+  assert.deepEqual([...urlBase64ToUint8Array('-_8')], [0xfb, 0xff]);
+  assert.deepEqual([...urlBase64ToUint8Array('-_8')], [...urlBase64ToUint8Array('+/8=')]);
+  assert.throws(() => urlBase64ToUint8Array('not base64!'), EvpushError);
+});
+
+// --- isSupported ---
+
+test('isSupported is true with serviceWorker, PushManager and Notification', () => {
+  fakeBrowser();
+  assert.equal(isSupported(), true);
+});
+
+test('isSupported is false without serviceWorker', () => {
+  fakeBrowser({ serviceWorker: false });
+  assert.equal(isSupported(), false);
+});
+
+test('isSupported is false without PushManager', () => {
+  fakeBrowser({ pushManager: false });
+  assert.equal(isSupported(), false);
+});
+
+test('isSupported is false without Notification, and without any browser globals', () => {
+  fakeBrowser();
+  delete globalThis.Notification;
+  assert.equal(isSupported(), false);
+  delete globalThis.navigator;
+  delete globalThis.window;
+  assert.equal(isSupported(), false);
+});
+
+// --- subscribe ---
+
+test('subscribe registers the worker, subscribes with the VAPID key and posts the subscription', async () => {
+  const { calls, store } = fakeBrowser();
+  const { subscriptionId, subscription } = await subscribe({ token: TOKEN, userType: 'owner', locale: 'en' });
+
+  assert.equal(subscriptionId, 'sub-uuid-1');
+  assert.equal(subscription.endpoint, 'https://fcm.googleapis.com/fcm/send/new-endpoint');
+  assert.deepEqual(calls.register, ['/service-worker.js']);
+  assert.equal(calls.permissionAsked, 1);
+  assert.equal(calls.subscribe.length, 1);
+  assert.equal(calls.subscribe[0].userVisibleOnly, true);
+  assert.deepEqual(calls.subscribe[0].applicationServerKey, KEY_BYTES);
+
+  assert.deepEqual(calls.fetch.map((c) => `${c.method} ${c.url}`), [
+    'GET /api/v1/notifications/vapid-public-key',
+    'POST /api/v1/notifications/subscribe',
+  ]);
+  const post = calls.fetch[1];
+  assert.equal(post.headers.Authorization, `Bearer ${TOKEN}`);
+  assert.equal(post.headers['Content-Type'], 'application/json');
+  assert.deepEqual(post.body, { subscription: subscription.toJSON(), user_type: 'owner', locale: 'en' });
+  assert.equal(calls.fetch[0].headers.Authorization, undefined, 'the VAPID key is public');
+
+  assert.deepEqual(JSON.parse(store.get('evpush')), { token: TOKEN, userType: 'owner', locale: 'en', baseUrl: '' });
+  assert.deepEqual(calls.workerMessages, [
+    { type: 'evpush:config', token: TOKEN, userType: 'owner', locale: 'en', baseUrl: '' },
+  ]);
+});
+
+test('subscribe defaults: user_type client, locale from navigator.language, baseUrl and worker URL honoured', async () => {
+  const { calls } = fakeBrowser({ language: 'ky-KG' });
+  await subscribe({ token: TOKEN, baseUrl: 'https://push.example/', serviceWorkerUrl: '/sw.js' });
+  assert.deepEqual(calls.register, ['/sw.js']);
+  assert.deepEqual(calls.fetch.map((c) => c.url), [
+    'https://push.example/api/v1/notifications/vapid-public-key',
+    'https://push.example/api/v1/notifications/subscribe',
+  ]);
+  assert.equal(calls.fetch[1].body.user_type, 'client');
+  assert.equal(calls.fetch[1].body.locale, 'ky-KG');
+});
+
+test('subscribe omits locale when none is known', async () => {
+  const { calls } = fakeBrowser();
+  delete globalThis.navigator.language;
+  await subscribe({ token: TOKEN });
+  assert.deepEqual(Object.keys(calls.fetch[1].body), ['subscription', 'user_type']);
+});
+
+test('subscribe reuses an existing subscription made with the same key', async () => {
+  const { calls, pm } = fakeBrowser({ existingKey: KEY_BYTES });
+  const existing = pm.current;
+  const { subscription } = await subscribe({ token: TOKEN });
+  assert.equal(subscription, existing);
+  assert.equal(existing.unsubscribed, false);
+  assert.equal(calls.subscribe.length, 0);
+  assert.equal(calls.fetch[1].body.subscription.endpoint, 'https://fcm.googleapis.com/fcm/send/old-endpoint');
+});
+
+test('subscribe replaces an existing subscription made with another key', async () => {
+  const { calls, pm } = fakeBrowser({ existingKey: OTHER_KEY });
+  const stale = pm.current;
+  const { subscription } = await subscribe({ token: TOKEN });
+  assert.equal(stale.unsubscribed, true);
+  assert.equal(calls.subscribe.length, 1);
+  assert.notEqual(subscription, stale);
+  assert.equal(calls.fetch[1].body.subscription.endpoint, 'https://fcm.googleapis.com/fcm/send/new-endpoint');
+});
+
+test('subscribe replaces an existing subscription that has no key', async () => {
+  const { calls, pm } = fakeBrowser({ existingKey: null });
+  const stale = pm.current;
+  await subscribe({ token: TOKEN });
+  assert.equal(stale.unsubscribed, true);
+  assert.equal(calls.subscribe.length, 1);
+});
+
+test('a push service that never answers: EvpushError after pushTimeoutMs, no POST', async () => {
+  const { calls, pm } = fakeBrowser();
+  pm.subscribe = () => new Promise(() => {}); // what Chromium does offline
+  await assert.rejects(subscribe({ token: TOKEN, pushTimeoutMs: 20 }), (err) => {
+    assert.equal(err.constructor, EvpushError);
+    assert.match(err.message, /push service did not answer/);
+    return true;
+  });
+  assert.equal(posts(calls).length, 0);
+});
+
+test('permission denied: PermissionDeniedError, no push subscription, no POST', async () => {
+  const { calls } = fakeBrowser({ permission: 'denied' });
+  await assert.rejects(subscribe({ token: TOKEN }), (err) => {
+    assert.ok(err instanceof PermissionDeniedError);
+    assert.ok(err instanceof EvpushError);
+    assert.equal(err.permission, 'denied');
+    assert.equal(err.message, 'Permission not granted for notifications');
+    return true;
+  });
+  assert.equal(calls.subscribe.length, 0);
+  assert.equal(posts(calls).length, 0);
+});
+
+test('permission prompt dismissed ("default") is refused too', async () => {
+  fakeBrowser({ permission: 'default' });
+  await assert.rejects(subscribe({ token: TOKEN }), PermissionDeniedError);
+});
+
+test('unsupported browser: UnsupportedError naming what is missing, nothing called', async () => {
+  const { calls } = fakeBrowser({ pushManager: false });
+  await assert.rejects(subscribe({ token: TOKEN }), (err) => {
+    assert.ok(err instanceof UnsupportedError);
+    assert.deepEqual(err.missing, ['PushManager']);
+    assert.match(err.message, /Push API not supported/);
+    return true;
+  });
+  assert.equal(calls.fetch.length, 0);
+  assert.equal(calls.permissionAsked, 0);
+
+  fakeBrowser({ serviceWorker: false, pushManager: false });
+  await assert.rejects(subscribe({ token: TOKEN }), (err) => {
+    assert.deepEqual(err.missing, ['serviceWorker', 'PushManager']);
+    assert.match(err.message, /Service Workers not supported/);
+    return true;
+  });
+});
+
+test('no token: AuthError before any prompt', async () => {
+  const { calls } = fakeBrowser();
+  await assert.rejects(subscribe({}), AuthError);
+  assert.equal(calls.permissionAsked, 0);
+  assert.equal(calls.fetch.length, 0);
+});
+
+test('401: AuthError with the server detail, seed-style message', async () => {
+  fakeBrowser({
+    routes: {
+      'POST /api/v1/notifications/subscribe': () => json({ success: false, detail: 'Token has expired' }, 401, { 'WWW-Authenticate': 'Bearer' }),
+    },
+  });
+  await assert.rejects(subscribe({ token: TOKEN }), (err) => {
+    assert.ok(err instanceof AuthError);
+    assert.equal(err.status, 401);
+    assert.equal(err.detail, 'Token has expired');
+    assert.equal(err.message, 'HTTP 401: Token has expired');
+    return true;
+  });
+});
+
+test('422: ValidationError with the field errors', async () => {
+  const errors = [{ field: 'subscription.keys.p256dh', message: 'must be a P-256 point' }];
+  fakeBrowser({
+    routes: {
+      'POST /api/v1/notifications/subscribe': () => json({ success: false, detail: 'Invalid subscription', errors }, 422),
+    },
+  });
+  await assert.rejects(subscribe({ token: TOKEN }), (err) => {
+    assert.ok(err instanceof ValidationError);
+    assert.equal(err.status, 422);
+    assert.equal(err.detail, 'Invalid subscription');
+    assert.deepEqual(err.errors, errors);
+    return true;
+  });
+});
+
+test('detail falls back to message, as the seed reads errorData.detail || errorData.message', async () => {
+  fakeBrowser({
+    routes: { 'POST /api/v1/notifications/subscribe': () => json({ message: 'legacy message' }, 422) },
+  });
+  await assert.rejects(subscribe({ token: TOKEN }), (err) => {
+    assert.equal(err.detail, 'legacy message');
+    assert.deepEqual(err.errors, []);
+    return true;
+  });
+});
+
+test('429: RateLimitError with retryAfter from the header', async () => {
+  fakeBrowser({
+    routes: {
+      'POST /api/v1/notifications/test': () => json({ success: false, detail: 'Too many test notifications' }, 429, { 'Retry-After': '42' }),
+    },
+  });
+  await assert.rejects(sendTest({ token: TOKEN }), (err) => {
+    assert.ok(err instanceof RateLimitError);
+    assert.equal(err.status, 429);
+    assert.equal(err.retryAfter, 42);
+    assert.equal(err.detail, 'Too many test notifications');
+    return true;
+  });
+});
+
+test('429 with an HTTP-date Retry-After, and without one', async () => {
+  const inOneMinute = new Date(Date.now() + 60_000).toUTCString();
+  fakeBrowser({
+    routes: { 'POST /api/v1/notifications/test': () => json({ detail: 'slow down' }, 429, { 'Retry-After': inOneMinute }) },
+  });
+  await assert.rejects(sendTest({ token: TOKEN }), (err) => err.retryAfter > 55 && err.retryAfter <= 60);
+  fakeBrowser({ routes: { 'POST /api/v1/notifications/test': () => json({ detail: 'slow down' }, 429) } });
+  await assert.rejects(sendTest({ token: TOKEN }), (err) => err.retryAfter === null);
+});
+
+test('500: ServerError with the detail; a non-JSON body still gives an error', async () => {
+  fakeBrowser({
+    routes: { 'POST /api/v1/notifications/subscribe': () => json({ success: false, detail: 'Internal server error' }, 500) },
+  });
+  await assert.rejects(subscribe({ token: TOKEN }), (err) => {
+    assert.ok(err instanceof ServerError);
+    assert.equal(err.status, 500);
+    assert.equal(err.detail, 'Internal server error');
+    return true;
+  });
+  fakeBrowser({
+    routes: { 'POST /api/v1/notifications/test': () => new Response('<html>Bad gateway</html>', { status: 502, statusText: 'Bad Gateway' }) },
+  });
+  await assert.rejects(sendTest({ token: TOKEN }), (err) => err instanceof ServerError && err.status === 502 && err.detail === 'Bad Gateway');
+});
+
+test('503: ServerError carries Retry-After too', async () => {
+  fakeBrowser({
+    routes: { 'POST /api/v1/notifications/test': () => json({ detail: 'Service temporarily unavailable' }, 503, { 'Retry-After': '5' }) },
+  });
+  await assert.rejects(sendTest({ token: TOKEN }), (err) => err instanceof ServerError && err.retryAfter === 5);
+});
+
+test('network failure: EvpushError with the cause', async () => {
+  fakeBrowser();
+  const cause = new TypeError('Failed to fetch');
+  setGlobal('fetch', async () => { throw cause; });
+  await assert.rejects(sendTest({ token: TOKEN }), (err) => {
+    assert.equal(err.constructor, EvpushError);
+    assert.equal(err.status, 0);
+    assert.equal(err.cause, cause);
+    assert.match(err.message, /Failed to fetch/);
+    return true;
+  });
+});
+
+// --- unsubscribe, sendTest, status ---
+
+test('unsubscribe posts {endpoint}, then unsubscribes locally and forgets the settings', async () => {
+  const order = [];
+  const { calls, pm, store } = fakeBrowser({
+    existingKey: KEY_BYTES,
+    routes: {
+      'POST /api/v1/notifications/unsubscribe': () => {
+        order.push(`server (local unsubscribed: ${pm.current === null})`);
+        return json({ success: true, message: 'Push subscription removed successfully' });
+      },
+    },
+  });
+  store.set('evpush', '{}');
+  const sub = pm.current;
+  const origUnsubscribe = sub.unsubscribe.bind(sub);
+  sub.unsubscribe = () => { order.push('local'); return origUnsubscribe(); };
+
+  assert.equal(await unsubscribe({ token: TOKEN }), true);
+  assert.deepEqual(order, ['server (local unsubscribed: false)', 'local']);
+  assert.deepEqual(posts(calls).map((c) => [c.url, c.body, c.headers.Authorization]), [
+    ['/api/v1/notifications/unsubscribe', { endpoint: 'https://fcm.googleapis.com/fcm/send/old-endpoint' }, `Bearer ${TOKEN}`],
+  ]);
+  assert.equal(sub.unsubscribed, true);
+  assert.equal(store.has('evpush'), false);
+  assert.deepEqual(calls.workerMessages, [{ type: 'evpush:config-clear' }]);
+});
+
+test('unsubscribe returns the server success false (unknown endpoint) and still unsubscribes locally', async () => {
+  const { pm } = fakeBrowser({
+    existingKey: KEY_BYTES,
+    routes: { 'POST /api/v1/notifications/unsubscribe': () => json({ success: false, message: 'Push subscription not found' }) },
+  });
+  const sub = pm.current;
+  assert.equal(await unsubscribe({ token: TOKEN }), false);
+  assert.equal(sub.unsubscribed, true);
+});
+
+test('unsubscribe keeps the local subscription when the server refuses (retry after re-login)', async () => {
+  const { pm } = fakeBrowser({
+    existingKey: KEY_BYTES,
+    routes: { 'POST /api/v1/notifications/unsubscribe': () => json({ success: false, detail: 'Invalid token' }, 401) },
+  });
+  const sub = pm.current;
+  await assert.rejects(unsubscribe({ token: TOKEN }), AuthError);
+  assert.equal(sub.unsubscribed, false);
+});
+
+test('unsubscribe without a subscription sends nothing and returns false', async () => {
+  const { calls } = fakeBrowser();
+  assert.equal(await unsubscribe({ token: TOKEN }), false);
+  assert.equal(calls.fetch.length, 0);
+});
+
+test('sendTest posts to /test with the token and returns the report', async () => {
+  const report = { success: true, sent_to: 2, failed: 1, message: 'Test notification sent to 2 device(s)' };
+  const { calls } = fakeBrowser({ routes: { 'POST /api/v1/notifications/test': () => json(report) } });
+  assert.deepEqual(await sendTest({ token: TOKEN, baseUrl: 'https://push.example' }), report);
+  assert.equal(calls.fetch[0].url, 'https://push.example/api/v1/notifications/test');
+  assert.equal(calls.fetch[0].headers.Authorization, `Bearer ${TOKEN}`);
+  assert.equal(calls.fetch[0].body, undefined);
+});
+
+test('sendTest with no device returns the server report, not an error', async () => {
+  const report = { success: false, sent_to: 0, message: 'No active subscriptions found' };
+  fakeBrowser({ routes: { 'POST /api/v1/notifications/test': () => json(report) } });
+  assert.deepEqual(await sendTest({ token: TOKEN }), report);
+});
+
+test('status shape: subscribed, not subscribed, unsupported', async () => {
+  fakeBrowser({ existingKey: KEY_BYTES });
+  assert.deepEqual(await status(), {
+    supported: true, permission: 'granted', subscribed: true, endpoint: 'https://fcm.googleapis.com…',
+  });
+
+  fakeBrowser({ permission: 'denied' });
+  assert.deepEqual(await status(), { supported: true, permission: 'denied', subscribed: false, endpoint: null });
+
+  fakeBrowser({ serviceWorker: false, permission: 'default' });
+  assert.deepEqual(await status(), { supported: false, permission: 'default', subscribed: false, endpoint: null });
+
+  delete globalThis.Notification;
+  assert.equal((await status()).permission, 'unsupported');
+});
+
+test('the module imports in Node without browser globals', async () => {
+  delete globalThis.navigator;
+  delete globalThis.window;
+  const mod = await import(`./evpush-client.js?fresh=${Date.now()}`);
+  assert.equal(mod.isSupported(), false);
+  assert.deepEqual(await mod.status(), { supported: false, permission: 'unsupported', subscribed: false, endpoint: null });
+});

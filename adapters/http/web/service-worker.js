@@ -1,0 +1,306 @@
+/* EvPower service worker (classic script, scope '/').
+ *
+ * push                    shows the notification exactly as the API guide's
+ *                         service-worker.js does (same defaults), then tells
+ *                         the open pages ({type: 'evpush:push', payload}).
+ * notificationclick       opens (or focuses) notification.data.url, same origin only.
+ * pushsubscriptionchange  registers the push service's new subscription with
+ *                         evpush, using the settings evpush-client.js sent.
+ * message                 'evpush:config' / 'evpush:config-clear' (those
+ *                         settings) and 'evpush:test-click' (a test hook).
+ *
+ * Functions are top-level declarations on purpose: the Node tests load this
+ * file with `vm` and call them directly.
+ */
+'use strict';
+
+var API = '/api/v1/notifications';
+// Service workers have no localStorage: the settings live in Cache Storage as
+// one small JSON response.
+var CONFIG_CACHE = 'evpush';
+var CONFIG_KEY = 'evpush-config';
+
+self.addEventListener('install', function (event) {
+  event.waitUntil(self.skipWaiting());
+});
+
+self.addEventListener('activate', function (event) {
+  // Control the already open demo page at once, so it gets 'evpush:push' messages.
+  event.waitUntil(self.clients.claim());
+});
+
+// ---------------------------------------------------------------------------
+// push
+
+/** The push payload as an object: JSON, or a plain-text body, or {}. */
+function parsePushData(data) {
+  if (!data) return {};
+  try {
+    var value = data.json();
+    if (value && typeof value === 'object') return value;
+    return value == null ? {} : { body: String(value) };
+  } catch (err) {
+    var text = data.text();
+    return text ? { body: text } : {};
+  }
+}
+
+/** Title and options with the guide's defaults, field for field. */
+function notificationFromPayload(data) {
+  return {
+    title: data.title || 'EvPower Notification',
+    options: {
+      body: data.body || 'You have a new notification',
+      icon: data.icon || '/logo-192.png',
+      badge: data.badge || '/logo-96.png',
+      data: data.data || {},
+      actions: data.actions || [],
+      tag: data.tag || 'default',
+      requireInteraction: data.requireInteraction || false,
+    },
+  };
+}
+
+function windowClients() {
+  return self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+}
+
+function handlePush(data) {
+  var n = notificationFromPayload(parsePushData(data));
+  // Show first, then tell the pages: by the time a page hears of it, the
+  // notification exists (a test can look it up by tag right away).
+  return self.registration.showNotification(n.title, n.options)
+    .then(windowClients)
+    .then(function (list) {
+      // payload: the notification as shown, defaults applied.
+      var payload = Object.assign({ title: n.title }, n.options);
+      list.forEach(function (client) {
+        client.postMessage({ type: 'evpush:push', payload: payload });
+      });
+    });
+}
+
+self.addEventListener('push', function (event) {
+  event.waitUntil(handlePush(event.data));
+});
+
+// ---------------------------------------------------------------------------
+// notificationclick
+
+/**
+ * The absolute URL a click opens: data.url resolved on this origin. A URL on
+ * another origin (or a javascript: one, or garbage) opens the home page
+ * instead: a push payload must not be able to send users elsewhere.
+ */
+function clickTarget(notification) {
+  var origin = self.location.origin;
+  var raw = notification && notification.data && notification.data.url;
+  try {
+    var url = new URL(raw || '/', origin);
+    if (url.origin === origin) return url.href;
+  } catch (err) {
+    // falls through to the home page
+  }
+  return new URL('/', origin).href;
+}
+
+/**
+ * What a click on a notification does: close it, then show the target URL:
+ *   1. focus a window already showing it;
+ *   2. else navigate an open window of this app to it (one app window, as an
+ *      installed PWA expects; navigate() needs no user activation);
+ *   3. else open a new window.
+ * Every action button does the same: the payload's actions carry no URL.
+ *
+ * Resolves to {url, via: 'focus'|'navigate'|'open'}, plus `error` when the
+ * browser refused: focus and openWindow are allowed only while a real
+ * notificationclick is being handled (see the test hook below).
+ *
+ * @param {Notification} notification
+ * @param {string} [action] event.action, '' for a click on the body
+ * @returns {Promise<{url: string, via: string, error?: string}>}
+ */
+function handleNotificationClick(notification, action) {
+  notification.close();
+  var url = clickTarget(notification);
+  var origin = self.location.origin;
+  function outcome(via, attempt) {
+    return Promise.resolve(attempt).then(
+      function () { return { url: url, via: via }; },
+      function (err) {
+        console.warn('evpush: could not ' + via + ' ' + url + ' (action ' + JSON.stringify(action || '') + '):', err);
+        return { url: url, via: via, error: String((err && err.name ? err.name + ': ' : '') + (err && err.message || err)) };
+      });
+  }
+  return windowClients().then(function (list) {
+    var exact = list.find(function (client) { return client.url === url; });
+    if (exact) return outcome('focus', exact.focus());
+    var app = list.find(function (client) {
+      return typeof client.navigate === 'function' && new URL(client.url).origin === origin;
+    });
+    if (!app) return outcome('open', self.clients.openWindow(url));
+    // navigate() rejects for a window this worker does not control: open one then.
+    return app.navigate(url).then(
+      function (client) {
+        // Bringing it to the front is a bonus: refused outside a real click.
+        var target = client || app;
+        return outcome('navigate', Promise.resolve(target.focus && target.focus()).catch(function () {}));
+      },
+      function () { return outcome('open', self.clients.openWindow(url)); });
+  });
+}
+
+self.addEventListener('notificationclick', function (event) {
+  event.waitUntil(handleNotificationClick(event.notification, event.action));
+});
+
+// ---------------------------------------------------------------------------
+// pushsubscriptionchange
+
+function readConfig() {
+  return self.caches.open(CONFIG_CACHE)
+    .then(function (cache) { return cache.match(CONFIG_KEY); })
+    .then(function (response) { return response ? response.json() : null; })
+    .catch(function () { return null; });
+}
+
+function writeConfig(config) {
+  return self.caches.open(CONFIG_CACHE).then(function (cache) {
+    return cache.put(CONFIG_KEY, new Response(JSON.stringify(config), {
+      headers: { 'Content-Type': 'application/json' },
+    }));
+  });
+}
+
+function clearConfig() {
+  return self.caches.open(CONFIG_CACHE).then(function (cache) { return cache.delete(CONFIG_KEY); });
+}
+
+function base64UrlToBytes(value) {
+  var clean = String(value).replace(/=+$/, '');
+  var padded = clean + '='.repeat((4 - (clean.length % 4)) % 4);
+  var raw = atob(padded.replace(/-/g, '+').replace(/_/g, '/'));
+  var bytes = new Uint8Array(raw.length);
+  for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes;
+}
+
+function apiUrl(baseUrl, path) {
+  return String(baseUrl || '').replace(/\/+$/, '') + API + path;
+}
+
+function postJSON(url, token, body) {
+  return fetch(url, {
+    method: 'POST',
+    headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  }).then(function (response) {
+    if (!response.ok) throw new Error('POST ' + url + ': HTTP ' + response.status);
+    return response.json().catch(function () { return {}; });
+  });
+}
+
+/**
+ * The push service replaced (or expired) the subscription: get the new one
+ * and register it with evpush, so charging notifications keep arriving
+ * without the user opening the app. The new subscription is registered before
+ * the old endpoint is removed, so the device is never without one.
+ *
+ * @param {PushSubscription|null} oldSubscription event.oldSubscription
+ * @param {PushSubscription|null} newSubscription event.newSubscription (Firefox sets it)
+ * @returns {Promise<{subscription: PushSubscription, posted: boolean}>}
+ */
+function resubscribe(oldSubscription, newSubscription) {
+  var config;
+  return readConfig().then(function (stored) {
+    config = stored || {};
+    if (newSubscription) return newSubscription;
+    var key = oldSubscription && oldSubscription.options && oldSubscription.options.applicationServerKey;
+    var keyReady = key
+      ? Promise.resolve(key)
+      : fetch(apiUrl(config.baseUrl, '/vapid-public-key'))
+        .then(function (response) { return response.json(); })
+        .then(function (body) { return base64UrlToBytes(body.data.public_key); });
+    return keyReady.then(function (applicationServerKey) {
+      return self.registration.pushManager.subscribe({
+        userVisibleOnly: true, applicationServerKey: applicationServerKey,
+      });
+    });
+  }).then(function (subscription) {
+    if (!config.token) {
+      console.info('evpush: no stored token, new subscription not registered with the server');
+      return { subscription: subscription, posted: false };
+    }
+    var body = { subscription: subscription.toJSON(), user_type: config.userType || 'client' };
+    if (config.locale) body.locale = config.locale;
+    return postJSON(apiUrl(config.baseUrl, '/subscribe'), config.token, body).then(function () {
+      if (oldSubscription && oldSubscription.endpoint && oldSubscription.endpoint !== subscription.endpoint) {
+        return postJSON(apiUrl(config.baseUrl, '/unsubscribe'), config.token, { endpoint: oldSubscription.endpoint });
+      }
+    }).then(function () { return { subscription: subscription, posted: true }; });
+  });
+}
+
+self.addEventListener('pushsubscriptionchange', function (event) {
+  event.waitUntil(
+    resubscribe(event.oldSubscription || null, event.newSubscription || null).catch(function (err) {
+      // Nobody to report to: log it. The server drops the old endpoint on its
+      // next 404/410, and the next subscribe() from the page repairs the rest.
+      console.warn('evpush: pushsubscriptionchange failed:', err);
+    }));
+});
+
+// ---------------------------------------------------------------------------
+// message
+
+// Acknowledges on a MessageChannel port when the sender gave one.
+function ack(event) {
+  if (event.ports && event.ports[0]) event.ports[0].postMessage({ ok: true });
+}
+
+function reply(event, message) {
+  if (event.ports && event.ports[0]) event.ports[0].postMessage(message);
+  else if (event.source && event.source.postMessage) event.source.postMessage(message);
+}
+
+/**
+ * Test hook: {type: 'evpush:test-click', tag} runs handleNotificationClick on
+ * the shown notification with that tag and replies {ok, url, via, error?}.
+ *
+ * Why it exists: no browser API clicks a notification, and headless Chrome
+ * shows none to click, so an end-to-end test could never reach the click
+ * handler. The hook runs the very same handler. Outside a real click the
+ * browser refuses focus()/openWindow() (Chrome allows them only during
+ * notificationclick): the reply then carries `error`, while `url` and `via`
+ * still say what the handler chose. Harmless in production: only pages of
+ * this origin can message the worker, and a shown notification just gets closed.
+ */
+function testClick(event, tag) {
+  return self.registration.getNotifications({ tag: tag }).then(function (list) {
+    if (!list || list.length === 0) {
+      reply(event, { ok: false, error: 'no notification with tag ' + JSON.stringify(tag) });
+      return;
+    }
+    return handleNotificationClick(list[0], '').then(function (result) {
+      reply(event, Object.assign({ ok: true }, result));
+    });
+  }).catch(function (err) {
+    reply(event, { ok: false, error: String(err) });
+  });
+}
+
+self.addEventListener('message', function (event) {
+  var msg = event.data || {};
+  if (msg.type === 'evpush:config') {
+    event.waitUntil(writeConfig({
+      token: msg.token || null,
+      userType: msg.userType || 'client',
+      locale: msg.locale || null,
+      baseUrl: msg.baseUrl || '',
+    }).then(function () { ack(event); }));
+  } else if (msg.type === 'evpush:config-clear') {
+    event.waitUntil(clearConfig().then(function () { ack(event); }));
+  } else if (msg.type === 'evpush:test-click') {
+    event.waitUntil(testClick(event, msg.tag));
+  }
+});

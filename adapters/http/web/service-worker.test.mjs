@@ -1,0 +1,336 @@
+// Tests of service-worker.js: the script runs in a `vm` context whose global
+// is a fake ServiceWorkerGlobalScope (self, registration, clients, caches, fetch).
+//   node --test adapters/http/web/
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import vm from 'node:vm';
+
+const SOURCE = readFileSync(new URL('./service-worker.js', import.meta.url), 'utf8');
+const ORIGIN = 'https://evpush.example';
+const KEY_BYTES = Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : (i * 37) % 256));
+const VAPID_KEY = Buffer.from(KEY_BYTES).toString('base64url');
+
+// Objects made inside the vm have the vm's prototypes: compare plain copies.
+const plain = (value) => JSON.parse(JSON.stringify(value));
+
+function fakeWindow(url, { controlled = true } = {}) {
+  const w = { url, type: 'window', focused: 0, messages: [], navigated: [] };
+  w.focus = async () => { w.focused++; return w; };
+  w.navigate = async (to) => {
+    if (!controlled) throw new TypeError('not controlled');
+    w.navigated.push(to);
+    w.url = to;
+    return w;
+  };
+  w.postMessage = (message) => w.messages.push(plain(message));
+  return w;
+}
+
+/** Loads the worker in a fresh fake scope and returns the scope and its recorders. */
+function loadWorker({ windows = [], config, routes = {}, pushSubscription } = {}) {
+  const handlers = {};
+  const shown = [];
+  const opened = [];
+  const fetched = [];
+  const logs = [];
+  const resubscribed = [];
+  const cacheStore = new Map();
+
+  const scope = {
+    console: { info: (...a) => logs.push(a), warn: (...a) => logs.push(a), log: () => {}, error: (...a) => logs.push(a) },
+    URL, Response, atob, Uint8Array,
+    location: new URL(`${ORIGIN}/service-worker.js`),
+    addEventListener(type, handler) { handlers[type] = handler; },
+    skipWaiting: async () => {},
+    registration: {
+      async showNotification(title, options) { shown.push({ title, options: plain(options) }); },
+      async getNotifications({ tag }) {
+        return shown.filter((n) => n.options.tag === tag).map((n) => ({
+          title: n.title, tag: n.options.tag, data: n.options.data, closed: false, close() { this.closed = true; },
+        }));
+      },
+      pushManager: {
+        async subscribe(options) {
+          resubscribed.push(options);
+          return pushSubscription ?? {
+            endpoint: 'https://fcm.googleapis.com/fcm/send/rotated',
+            toJSON() { return { endpoint: this.endpoint, expirationTime: null, keys: { p256dh: 'BNew', auth: 'newAuth' } }; },
+          };
+        },
+      },
+    },
+    clients: {
+      async matchAll(options) { scope.matchAllOptions = plain(options); return windows; },
+      async openWindow(url) { opened.push(url); return fakeWindow(url); },
+      async claim() {},
+    },
+    caches: {
+      async open(name) {
+        return {
+          async match(key) { const body = cacheStore.get(`${name}|${key}`); return body === undefined ? undefined : new Response(body); },
+          async put(key, response) { cacheStore.set(`${name}|${key}`, await response.text()); },
+          async delete(key) { return cacheStore.delete(`${name}|${key}`); },
+        };
+      },
+    },
+    async fetch(url, init = {}) {
+      const method = init.method ?? 'GET';
+      fetched.push({ url, method, headers: init.headers ?? {}, body: init.body === undefined ? undefined : JSON.parse(init.body) });
+      const route = routes[`${method} ${url}`];
+      if (route) return route();
+      return new Response(JSON.stringify({ success: true }), { status: 200 });
+    },
+  };
+  scope.self = scope;
+  vm.createContext(scope);
+  vm.runInContext(SOURCE, scope, { filename: 'service-worker.js' });
+  if (config) cacheStore.set('evpush|evpush-config', JSON.stringify(config));
+  return { scope, handlers, shown, opened, fetched, logs, resubscribed, cacheStore };
+}
+
+/** Dispatches an extendable event and waits for everything passed to waitUntil. */
+async function dispatch(handler, event) {
+  const pending = [];
+  handler({ ...event, waitUntil: (p) => pending.push(p) });
+  await Promise.all(pending);
+}
+
+function pushData(text) {
+  return { json: () => JSON.parse(text), text: () => text };
+}
+
+// The payload evpush sends for "charging started" (API.md, README "Messages").
+const STARTED = {
+  title: 'Зарядка началась',
+  body: 'Станция st-1, разъём 1',
+  icon: '/logo-192.png',
+  badge: '/logo-96.png',
+  tag: 'session-s-42',
+  requireInteraction: false,
+  actions: [{ action: 'open', title: 'Открыть' }],
+  data: { type: 'charging_started', url: '/sessions/s-42', session_id: 's-42', station_id: 'st-1', connector_id: 1 },
+};
+
+test('push shows the payload of API.md and tells every window', async () => {
+  const page = fakeWindow(`${ORIGIN}/`);
+  const other = fakeWindow(`${ORIGIN}/sessions/s-1`);
+  const sw = loadWorker({ windows: [page, other] });
+  await dispatch(sw.handlers.push, { data: pushData(JSON.stringify(STARTED)) });
+
+  assert.deepEqual(sw.shown, [{
+    title: 'Зарядка началась',
+    options: {
+      body: 'Станция st-1, разъём 1', icon: '/logo-192.png', badge: '/logo-96.png', data: STARTED.data,
+      actions: STARTED.actions, tag: 'session-s-42', requireInteraction: false,
+    },
+  }]);
+  assert.deepEqual(sw.scope.matchAllOptions, { type: 'window', includeUncontrolled: true });
+  for (const w of [page, other]) {
+    assert.equal(w.messages.length, 1);
+    assert.equal(w.messages[0].type, 'evpush:push');
+    assert.equal(w.messages[0].payload.title, 'Зарядка началась');
+    assert.equal(w.messages[0].payload.body, 'Станция st-1, разъём 1');
+    assert.equal(w.messages[0].payload.tag, 'session-s-42');
+    assert.deepEqual(w.messages[0].payload.data, STARTED.data);
+  }
+});
+
+const DEFAULTS = {
+  title: 'EvPower Notification',
+  options: {
+    body: 'You have a new notification', icon: '/logo-192.png', badge: '/logo-96.png', data: {},
+    actions: [], tag: 'default', requireInteraction: false,
+  },
+};
+
+test('push without data uses the guide\'s defaults', async () => {
+  const sw = loadWorker();
+  await dispatch(sw.handlers.push, { data: null });
+  assert.deepEqual(sw.shown, [DEFAULTS]);
+});
+
+test('push with an empty JSON object uses the guide\'s defaults', async () => {
+  const sw = loadWorker();
+  await dispatch(sw.handlers.push, { data: pushData('{}') });
+  assert.deepEqual(sw.shown, [DEFAULTS]);
+});
+
+test('push with a plain-text body shows it as the body', async () => {
+  const sw = loadWorker();
+  await dispatch(sw.handlers.push, { data: pushData('Charging finished') });
+  assert.equal(sw.shown[0].title, 'EvPower Notification');
+  assert.equal(sw.shown[0].options.body, 'Charging finished');
+});
+
+function notification(data) {
+  return { data, closed: false, close() { this.closed = true; } };
+}
+
+test('notificationclick closes the notification and opens data.url on this origin', async () => {
+  const sw = loadWorker();
+  const n = notification({ url: '/sessions/s-42' });
+  await dispatch(sw.handlers.notificationclick, { notification: n, action: '' });
+  assert.equal(n.closed, true);
+  assert.deepEqual(sw.opened, [`${ORIGIN}/sessions/s-42`]);
+});
+
+test('notificationclick shows data.url in the open app window instead of a second one', async () => {
+  const home = fakeWindow(`${ORIGIN}/`);
+  const sw = loadWorker({ windows: [home] });
+  const result = await sw.scope.handleNotificationClick(notification({ url: '/sessions/s-42' }), '');
+  assert.deepEqual(plain(result), { url: `${ORIGIN}/sessions/s-42`, via: 'navigate' });
+  assert.deepEqual(home.navigated, [`${ORIGIN}/sessions/s-42`]);
+  assert.equal(home.focused, 1);
+  assert.deepEqual(sw.opened, []);
+});
+
+test('notificationclick opens a window when the open one is not controlled by the worker', async () => {
+  const sw = loadWorker({ windows: [fakeWindow(`${ORIGIN}/`, { controlled: false })] });
+  const result = await sw.scope.handleNotificationClick(notification({ url: '/sessions/s-42' }), '');
+  assert.deepEqual(plain(result), { url: `${ORIGIN}/sessions/s-42`, via: 'open' });
+  assert.deepEqual(sw.opened, [`${ORIGIN}/sessions/s-42`]);
+});
+
+test('notificationclick focuses a window already showing the URL instead of opening one', async () => {
+  const home = fakeWindow(`${ORIGIN}/`);
+  const session = fakeWindow(`${ORIGIN}/sessions/s-42`);
+  const sw = loadWorker({ windows: [home, session] });
+  const result = await sw.scope.handleNotificationClick(notification({ url: `${ORIGIN}/sessions/s-42` }), 'open');
+  assert.deepEqual(plain(result), { url: `${ORIGIN}/sessions/s-42`, via: 'focus' });
+  assert.equal(session.focused, 1);
+  assert.equal(home.focused, 0);
+  assert.deepEqual(sw.opened, []);
+});
+
+test('notificationclick without a URL opens the home page', async () => {
+  const sw = loadWorker();
+  await dispatch(sw.handlers.notificationclick, { notification: notification({}), action: '' });
+  await dispatch(sw.handlers.notificationclick, { notification: notification(undefined), action: '' });
+  assert.deepEqual(sw.opened, [`${ORIGIN}/`, `${ORIGIN}/`]);
+});
+
+test('notificationclick refuses another origin and opens / instead', async () => {
+  const sw = loadWorker();
+  for (const url of ['https://evil.example/phish', '//evil.example/x', 'javascript:alert(1)', 'http://evpush.example/']) {
+    await dispatch(sw.handlers.notificationclick, { notification: notification({ url }), action: '' });
+  }
+  assert.deepEqual(sw.opened, Array(4).fill(`${ORIGIN}/`));
+});
+
+test('notificationclick reports a refused openWindow instead of failing', async () => {
+  const sw = loadWorker();
+  sw.scope.clients.openWindow = async () => {
+    throw Object.assign(new Error('Not allowed to open a window.'), { name: 'InvalidAccessError' });
+  };
+  const result = await sw.scope.handleNotificationClick(notification({ url: '/x' }), '');
+  assert.deepEqual(plain(result), {
+    url: `${ORIGIN}/x`, via: 'open', error: 'InvalidAccessError: Not allowed to open a window.',
+  });
+});
+
+test('test hook evpush:test-click runs the click handler on the notification with that tag', async () => {
+  const sw = loadWorker();
+  await dispatch(sw.handlers.push, { data: pushData(JSON.stringify(STARTED)) });
+  const replies = [];
+  const port = { postMessage: (m) => replies.push(plain(m)) };
+  await dispatch(sw.handlers.message, { data: { type: 'evpush:test-click', tag: 'session-s-42' }, ports: [port] });
+  assert.deepEqual(replies, [{ ok: true, url: `${ORIGIN}/sessions/s-42`, via: 'open' }]);
+  assert.deepEqual(sw.opened, [`${ORIGIN}/sessions/s-42`]);
+
+  // no such tag; reply through event.source when no port is given
+  const source = fakeWindow(`${ORIGIN}/`);
+  await dispatch(sw.handlers.message, { data: { type: 'evpush:test-click', tag: 'nope' }, ports: [], source });
+  assert.equal(source.messages.length, 1);
+  assert.equal(source.messages[0].ok, false);
+});
+
+test('evpush:config is stored in Cache Storage and evpush:config-clear removes it', async () => {
+  const sw = loadWorker();
+  const acks = [];
+  await dispatch(sw.handlers.message, {
+    data: { type: 'evpush:config', token: 'jwt', userType: 'owner', locale: 'en', baseUrl: '' },
+    ports: [{ postMessage: (m) => acks.push(plain(m)) }],
+  });
+  assert.deepEqual(JSON.parse(sw.cacheStore.get('evpush|evpush-config')),
+    { token: 'jwt', userType: 'owner', locale: 'en', baseUrl: '' });
+  assert.deepEqual(acks, [{ ok: true }]);
+  await dispatch(sw.handlers.message, { data: { type: 'evpush:config-clear' }, ports: [] });
+  assert.equal(sw.cacheStore.has('evpush|evpush-config'), false);
+});
+
+function oldSubscription(endpoint = 'https://fcm.googleapis.com/fcm/send/old') {
+  return { endpoint, options: { applicationServerKey: KEY_BYTES.buffer } };
+}
+
+test('pushsubscriptionchange re-subscribes with the old key and posts the new subscription with the stored token', async () => {
+  const sw = loadWorker({ config: { token: 'stored-jwt', userType: 'owner', locale: 'ky', baseUrl: '' } });
+  await dispatch(sw.handlers.pushsubscriptionchange, { oldSubscription: oldSubscription(), newSubscription: null });
+
+  assert.equal(sw.resubscribed.length, 1);
+  assert.equal(sw.resubscribed[0].userVisibleOnly, true);
+  assert.deepEqual(new Uint8Array(sw.resubscribed[0].applicationServerKey), KEY_BYTES);
+  assert.deepEqual(sw.fetched.map((f) => [f.method, f.url, f.headers.Authorization, f.body]), [
+    ['POST', '/api/v1/notifications/subscribe', 'Bearer stored-jwt', {
+      subscription: { endpoint: 'https://fcm.googleapis.com/fcm/send/rotated', expirationTime: null, keys: { p256dh: 'BNew', auth: 'newAuth' } },
+      user_type: 'owner',
+      locale: 'ky',
+    }],
+    ['POST', '/api/v1/notifications/unsubscribe', 'Bearer stored-jwt', { endpoint: 'https://fcm.googleapis.com/fcm/send/old' }],
+  ]);
+});
+
+test('pushsubscriptionchange without the old key fetches the VAPID key from baseUrl', async () => {
+  const base = 'https://api.example';
+  const sw = loadWorker({
+    config: { token: 'stored-jwt', userType: 'client', locale: null, baseUrl: base },
+    routes: {
+      [`GET ${base}/api/v1/notifications/vapid-public-key`]: () => new Response(JSON.stringify({ success: true, data: { public_key: VAPID_KEY } })),
+    },
+  });
+  await dispatch(sw.handlers.pushsubscriptionchange, { oldSubscription: null, newSubscription: null });
+  assert.deepEqual([...sw.resubscribed[0].applicationServerKey], [...KEY_BYTES]);
+  assert.deepEqual(sw.fetched.map((f) => `${f.method} ${f.url}`), [
+    `GET ${base}/api/v1/notifications/vapid-public-key`,
+    `POST ${base}/api/v1/notifications/subscribe`,
+  ]);
+  assert.deepEqual(sw.fetched[1].body.user_type, 'client');
+  assert.equal('locale' in sw.fetched[1].body, false);
+});
+
+test('pushsubscriptionchange uses the browser\'s newSubscription when it gives one', async () => {
+  const sw = loadWorker({ config: { token: 't', userType: 'client', baseUrl: '' } });
+  const fresh = { endpoint: 'https://updates.push.services.mozilla.com/wpush/v2/new', toJSON() { return { endpoint: this.endpoint, keys: {} }; } };
+  await dispatch(sw.handlers.pushsubscriptionchange, { oldSubscription: oldSubscription(), newSubscription: fresh });
+  assert.equal(sw.resubscribed.length, 0);
+  assert.equal(sw.fetched[0].body.subscription.endpoint, fresh.endpoint);
+});
+
+test('pushsubscriptionchange with no stored token re-subscribes but posts nothing', async () => {
+  const sw = loadWorker();
+  await dispatch(sw.handlers.pushsubscriptionchange, { oldSubscription: oldSubscription(), newSubscription: null });
+  assert.equal(sw.resubscribed.length, 1);
+  assert.deepEqual(sw.fetched, []);
+});
+
+test('pushsubscriptionchange logs and swallows server errors', async () => {
+  const sw = loadWorker({
+    config: { token: 'expired', userType: 'client', baseUrl: '' },
+    routes: { 'POST /api/v1/notifications/subscribe': () => new Response('{"detail":"Token has expired"}', { status: 401 }) },
+  });
+  await dispatch(sw.handlers.pushsubscriptionchange, { oldSubscription: oldSubscription(), newSubscription: null });
+  assert.equal(sw.fetched.length, 1, 'no unsubscribe of the old endpoint after a failed subscribe');
+  assert.ok(sw.logs.some((line) => String(line[0]).includes('pushsubscriptionchange failed')));
+});
+
+test('install skips waiting and activate claims the clients', async () => {
+  const sw = loadWorker();
+  let skipped = false;
+  let claimed = false;
+  sw.scope.skipWaiting = async () => { skipped = true; };
+  sw.scope.clients.claim = async () => { claimed = true; };
+  await dispatch(sw.handlers.install, {});
+  await dispatch(sw.handlers.activate, {});
+  assert.equal(skipped, true);
+  assert.equal(claimed, true);
+});

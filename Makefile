@@ -72,3 +72,8 @@ tidy: ## go mod tidy
 check: ## formatting, vet and tests, as CI runs them
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(MAKE) lint test
+
+.PHONY: bench
+bench: ## benchmark harness: baselines, e2e, steady load, API, RSS (about 2 minutes)
+	@bash .ci/ensure-postgres
+	go run ./test/bench

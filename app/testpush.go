@@ -71,7 +71,12 @@ func (s *Service) deliverNow(ctx context.Context, sub domain.Subscription, n dom
 	var storeErr error
 	switch res.Outcome {
 	case domain.OutcomeDelivered:
-		storeErr = s.subs.RecordResult(ctx, sub.ID, true, s.clock.Now())
+		// A write per message would make bookkeeping the most expensive part
+		// of a delivery: record a success only when it changes something an
+		// operator or the cleanup looks at.
+		if sub.NeedsSuccessRecorded(s.clock.Now()) {
+			storeErr = s.subs.RecordResult(ctx, sub.ID, true, s.clock.Now())
+		}
 	case domain.OutcomeGone:
 		log.Info("push subscription gone, deleting it")
 		storeErr = s.subs.Delete(ctx, sub.ID, sub.Endpoint)

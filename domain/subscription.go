@@ -56,6 +56,17 @@ type Subscription struct {
 	FailureCount  int
 }
 
+// SuccessRecordInterval is how stale last_success_at may get before another
+// success is written: the cleanup counts in days, so an hour is precise enough.
+const SuccessRecordInterval = time.Hour
+
+// NeedsSuccessRecorded reports whether a delivery at now should be written
+// back: after failures (to reset the count), the first success, or when the
+// last recorded success is older than SuccessRecordInterval.
+func (s Subscription) NeedsSuccessRecorded(now time.Time) bool {
+	return s.FailureCount > 0 || s.LastSuccessAt == nil || now.Sub(*s.LastSuccessAt) >= SuccessRecordInterval
+}
+
 // SubscriptionInput is an unvalidated subscription as a client sent it.
 type SubscriptionInput struct {
 	UserID    string

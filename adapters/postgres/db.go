@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,6 +21,9 @@ import (
 	"github.com/evpower/evpush/domain"
 )
 
+// DefaultMaxConns is the pool size unless DATABASE_URL sets pool_max_conns.
+const DefaultMaxConns = 32
+
 // Connect opens one pgx pool and a database/sql view of the same pool. gorm
 // and River's database/sql driver share the *sql.DB, so a gorm transaction
 // can carry a River insert; River's listener uses the pgx pool.
@@ -28,11 +32,24 @@ func Connect(ctx context.Context, dsn string) (*pgxpool.Pool, *sql.DB, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("error parsing DATABASE_URL: %w", err)
 	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgx's default (4 on 2 cores) starves a hundred delivery workers
+		// and River's own queries: every job would queue for a connection.
+		cfg.MaxConns = DefaultMaxConns
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("error creating database pool: %w", err)
 	}
-	return pool, stdlib.OpenDBFromPool(pool), nil
+	db := stdlib.OpenDBFromPool(pool)
+	// database/sql holds on to the pgx connections it uses, idle or not: cap
+	// it at half the pool so River's workers (on pgx directly) always find
+	// connections. Keep its connections idle rather than closing them after
+	// each burst (its default keeps 2).
+	half := max(int(cfg.MaxConns)/2, 1)
+	db.SetMaxOpenConns(half)
+	db.SetMaxIdleConns(half)
+	return pool, db, nil
 }
 
 // openGorm wraps an existing *sql.DB; gorm never opens connections of its own.

@@ -11,9 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/evpower/evpush/app"
@@ -67,7 +68,7 @@ const (
 // delivery jobs.
 type Queue struct {
 	*Outbox
-	client  *river.Client[*sql.Tx]
+	client  *river.Client[pgx.Tx]
 	db      *sql.DB
 	h       Handler
 	log     *slog.Logger
@@ -95,7 +96,11 @@ func New(cfg Config) (*Queue, error) {
 	river.AddWorker(workers, &deliveryWorker{q: q})
 	river.AddWorker(workers, &cleanupWorker{q: q})
 
-	client, err := river.NewClient(riverdatabasesql.NewWithPgxListener(cfg.DB, cfg.Pool), &river.Config{
+	// Jobs are worked through River's main driver, pgx (batched fetches and
+	// completions, LISTEN/NOTIFY); inserts inside a caller's database/sql or
+	// gorm transaction go through the Outbox's database/sql client. Both share
+	// the one pgx pool.
+	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		Queues: map[string]river.QueueConfig{
 			QueueEvents:     {MaxWorkers: eventWorkers, FetchCooldown: fetchCooldown, FetchPollInterval: fetchPollInterval},
 			QueueDeliveries: {MaxWorkers: cfg.Workers, FetchCooldown: fetchCooldown, FetchPollInterval: fetchPollInterval},
@@ -126,7 +131,9 @@ func New(cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("error creating River client: %w", err)
 	}
 	q.client = client
-	q.Outbox = &Outbox{client: client}
+	if q.Outbox, err = NewOutbox(cfg.DB); err != nil {
+		return nil, err
+	}
 	return q, nil
 }
 
@@ -144,7 +151,7 @@ func (q *Queue) Start(ctx context.Context) error {
 func (q *Queue) Stop(ctx context.Context) error { return q.client.Stop(ctx) }
 
 // Client exposes the River client to River UI.
-func (q *Queue) Client() *river.Client[*sql.Tx] { return q.client }
+func (q *Queue) Client() *river.Client[pgx.Tx] { return q.client }
 
 type startedWorker struct {
 	river.WorkerDefaults[ChargingStarted]

@@ -48,6 +48,8 @@ type Server struct {
 	mu      sync.Mutex
 	devices map[string]*device
 	all     []Message
+
+	ts *httptest.Server
 }
 
 // device is the server-side state of one subscription.
@@ -80,17 +82,27 @@ func WithDecryptSample(n int) Option {
 // New starts a push service on loopback. tb.Cleanup closes it.
 func New(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
+	s := Start(opts...)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a push service on loopback, for programs (the benchmark
+// harness) that have no testing.TB. Close stops it.
+func Start(opts ...Option) *Server {
 	s := &Server{sample: 1, devices: make(map[string]*device)}
 	for _, o := range opts {
 		o(s)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /push/{id}", s.handlePush)
-	ts := httptest.NewServer(mux)
-	tb.Cleanup(ts.Close)
-	s.URL = ts.URL
+	s.ts = httptest.NewServer(mux)
+	s.URL = s.ts.URL
 	return s
 }
+
+// Close stops the server.
+func (s *Server) Close() { s.ts.Close() }
 
 // Device is one simulated browser subscription: what a browser's
 // PushSubscription.toJSON() hands to an application server.

@@ -54,6 +54,7 @@ type Config struct {
 
 	OpsUsername, OpsPassword string // River UI and /metrics; empty: UI off
 	MetricsAddr              string // a listener of its own for /metrics, without credentials
+	PprofAddr                string // net/http/pprof on a listener of its own; empty: off
 
 	// DevMode enables the demo's sign-in (POST /api/v1/dev/token) and a demo
 	// station. Never in production: anyone could mint a token.
@@ -195,6 +196,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	check(wrapName("DEV_MODE", err))
 	if c.DevMode && len(c.JWTSecret) == 0 {
 		check(configError("DEV_MODE", "needs JWT_SECRET to mint development tokens"))
+	}
+	if c.PprofAddr = env("PPROF_ADDR", ""); c.PprofAddr != "" {
+		if _, _, err := splitHostPort(c.PprofAddr); err != nil {
+			check(configError("PPROF_ADDR", "must be host:port or :port"))
+		}
 	}
 	c.ShutdownTimeout, err = durationEnv(env("SHUTDOWN_TIMEOUT", ""), DefaultShutdownTimeout, time.Second, 10*time.Minute)
 	check(wrapName("SHUTDOWN_TIMEOUT", err))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -210,6 +211,8 @@ type handler struct{ *app.Service }
 
 // Close releases the database pool.
 func (s *Service) Close() {
+
+
 	if s.DB != nil {
 		_ = s.DB.Close()
 	}
@@ -246,7 +249,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("error starting River UI: %w", err)
 		}
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	var servers []*http.Server
 	serve := func(h http.Handler, l net.Listener) {
 		srv := newHTTPServer(h, s.Log)
@@ -256,15 +259,32 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 	if ln != nil {
 		serve(s.Handler, ln)
 	}
-	if s.Config.MetricsAddr != "" {
-		ml, err := net.Listen("tcp", s.Config.MetricsAddr)
+	side := func(name, addr string, mux *http.ServeMux) error {
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			return fmt.Errorf("error listening on METRICS_ADDR: %w", err)
+			return fmt.Errorf("error listening on %s: %w", name, err)
 		}
+		serve(mux, l)
+		s.Log.Info("serving "+name, "addr", l.Addr().String())
+		return nil
+	}
+	if s.Config.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", s.Metrics.Handler())
-		serve(mux, ml)
-		s.Log.Info("metrics served", "addr", ml.Addr().String())
+		if err := side("METRICS_ADDR", s.Config.MetricsAddr, mux); err != nil {
+			return err
+		}
+	}
+	if s.Config.PprofAddr != "" {
+		// Profiling for operators and the benchmark harness; never public.
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/goroutine", pprof.Handler("goroutine"))
+		if err := side("PPROF_ADDR", s.Config.PprofAddr, mux); err != nil {
+			return err
+		}
 	}
 	var runErr error
 	select {

@@ -1,0 +1,635 @@
+// Command bench is evpush's benchmark harness (`make bench`). On this machine,
+// against the local PostgreSQL and a loopback push service that answers 201
+// (checking every request's Authorization header and decrypting a sample),
+// it measures a bare webpush-go send loop, the product's durable path end to
+// end, latency at a steady load, the subscribe API, and the service's peak
+// memory, then prints one line per figure: `name value unit`.
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	webpushgo "github.com/SherClockHolmes/webpush-go"
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/evpower/evpush/adapters/auth"
+	"github.com/evpower/evpush/adapters/queue"
+	"github.com/evpower/evpush/adapters/webpush"
+	"github.com/evpower/evpush/domain"
+	"github.com/evpower/evpush/test/pushservice"
+)
+
+var (
+	adminURL    = flag.String("db", envOr("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL admin URL")
+	seqSends    = flag.Int("seq", 2000, "baseline_seq: sequential sends")
+	parSends    = flag.Int("par", 20000, "baseline_par: parallel sends")
+	parWorkers  = flag.Int("par-workers", 64, "baseline_par: goroutines")
+	e2eEvents   = flag.Int("events", 6000, "e2e: charging events (2 deliveries each)")
+	drivers     = flag.Int("drivers", 1000, "drivers, 2 devices each")
+	steadyRate  = flag.Int("steady-rate", 500, "steady: events per second")
+	steadyFor   = flag.Duration("steady-for", 20*time.Second, "steady: duration")
+	apiFor      = flag.Duration("api-for", 10*time.Second, "api: duration")
+	apiClients  = flag.Int("api-clients", 50, "api: concurrent clients")
+	workers     = flag.Int("workers", 0, "WORKERS for the service (0: its default)")
+	profileDir  = flag.String("profile", "", "write CPU profiles of the service (e2e phase) to this directory")
+	keepOutput  = flag.Bool("v", false, "show the service's log")
+	keepDB      = flag.Bool("keep-db", false, "leave the evpush_bench database for inspection")
+	jwtSecret   = "bench-secret-0123456789abcdef0123"
+	commitBatch = 8 // goroutines committing events
+)
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// figure is one line of the summary.
+type figure struct {
+	name  string
+	value float64
+	unit  string
+}
+
+var figures []figure
+
+func report(name string, value float64, unit string) {
+	figures = append(figures, figure{name, value, unit})
+	log.Printf("%s %.2f %s", name, value, unit)
+}
+
+func main() {
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println()
+	for _, f := range figures {
+		fmt.Printf("%s %s %s\n", f.name, strconv.FormatFloat(f.value, 'f', 2, 64), f.unit)
+	}
+}
+
+func run() error {
+	ctx := context.Background()
+	keys, err := domain.GenerateVAPIDKeys()
+	if err != nil {
+		return err
+	}
+	push := pushservice.Start(pushservice.WithVAPIDPublicKey(keys.PublicKey), pushservice.WithDecryptSample(50))
+	defer push.Close()
+
+	if err := baselines(push, keys); err != nil {
+		return err
+	}
+
+	bin, err := build()
+	if err != nil {
+		return err
+	}
+	dbURL, drop, err := freshDatabase(ctx, "evpush_bench")
+	if err != nil {
+		return err
+	}
+	defer drop()
+	svc, err := startService(bin, dbURL, keys)
+	if err != nil {
+		return err
+	}
+	defer svc.stop()
+
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	// A charging service keeps its connections: database/sql's default of 2
+	// idle connections would open a PostgreSQL backend per transaction.
+	db.SetMaxIdleConns(32)
+	if err := seed(ctx, db, push); err != nil {
+		return err
+	}
+	outbox, err := queue.NewOutbox(db)
+	if err != nil {
+		return err
+	}
+
+	// e2e: a burst of events, committed as fast as 8 committers can.
+	stopProfile := svc.profile("e2e")
+	ph := newPhase(push)
+	if err := commitEvents(ctx, db, outbox, *e2eEvents, 0, ph); err != nil {
+		return err
+	}
+	if err := ph.wait(2 * *e2eEvents); err != nil {
+		return err
+	}
+	stopProfile()
+	rate, p50, p99 := ph.results()
+	report("e2e", rate, "deliveries/s")
+	report("e2e_p50_ms", p50, "ms")
+	report("e2e_p99_ms", p99, "ms")
+
+	// steady: a paced load.
+	ph = newPhase(push)
+	n, err := steady(ctx, db, outbox, ph)
+	if err != nil {
+		return err
+	}
+	if err := ph.wait(2 * n); err != nil {
+		return err
+	}
+	_, p50, p99 = ph.results()
+	report("steady_p50_ms", p50, "ms")
+	report("steady_p99_ms", p99, "ms")
+
+	if err := apiLoad(svc.url, push); err != nil {
+		return err
+	}
+	rss, err := svc.peakRSS()
+	if err != nil {
+		return err
+	}
+	report("rss_mb", rss, "MB")
+	par := value("baseline_par")
+	e2e := value("e2e")
+	if par > 0 {
+		report("ratio_e2e_vs_baseline_par", e2e/par, "ratio")
+	}
+	if errs := push.Errors(); len(errs) > 0 {
+		return fmt.Errorf("push service saw %d bad requests, first: %s", len(errs), errs[0])
+	}
+	return nil
+}
+
+func value(name string) float64 {
+	for _, f := range figures {
+		if f.name == name {
+			return f.value
+		}
+	}
+	return 0
+}
+
+// baselines: webpush-go alone, as most projects send: first one request after
+// another with the library's defaults, then a tuned shared client and enough
+// goroutines to use every core.
+func baselines(push *pushservice.Server, keys domain.VAPIDKeys) error {
+	devs := make([]*pushservice.Device, 64)
+	for i := range devs {
+		devs[i] = push.NewDevice()
+	}
+	payload, err := webpush.Payload(domain.EventNotification(domain.ChargingEvent{
+		Kind: domain.EventChargingStarted, SessionID: "baseline", StationID: "st-1", ConnectorID: 1, DriverID: "d",
+	}, domain.UserTypeClient, "ru"))
+	if err != nil {
+		return err
+	}
+	send := func(client webpushgo.HTTPClient, d *pushservice.Device) error {
+		resp, err := webpushgo.SendNotification(bytes.Clone(payload), &webpushgo.Subscription{
+			Endpoint: d.Endpoint, Keys: webpushgo.Keys{P256dh: d.P256dh, Auth: d.Auth},
+		}, &webpushgo.Options{
+			HTTPClient: client, Subscriber: "ops@evpower.kg", TTL: 3600,
+			VAPIDPublicKey: keys.PublicKey, VAPIDPrivateKey: keys.PrivateKey, Urgency: webpushgo.UrgencyHigh,
+		})
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("baseline: push service answered %d", resp.StatusCode)
+		}
+		return nil
+	}
+
+	start := time.Now()
+	for i := range *seqSends {
+		if err := send(nil, devs[i%len(devs)]); err != nil {
+			return err
+		}
+	}
+	report("baseline_seq", float64(*seqSends)/time.Since(start).Seconds(), "deliveries/s")
+
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = *parWorkers
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	start = time.Now()
+	for range *parWorkers {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > int64(*parSends) {
+					return
+				}
+				if err := send(client, devs[i%int64(len(devs))]); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	report("baseline_par", float64(*parSends)/time.Since(start).Seconds(), "deliveries/s")
+	return nil
+}
+
+func build() (string, error) {
+	dir, err := os.MkdirTemp("", "evpush-bench")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "evpush")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/evpower/evpush/cmd/evpush").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// freshDatabase (re)creates a database for the run and returns its URL.
+func freshDatabase(ctx context.Context, name string) (string, func(), error) {
+	admin, err := sql.Open("pgx", *adminURL)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, q := range []string{
+		fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name),
+		fmt.Sprintf(`CREATE DATABASE %q`, name),
+	} {
+		if _, err := admin.ExecContext(ctx, q); err != nil {
+			admin.Close()
+			return "", nil, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	u, err := url.Parse(*adminURL)
+	if err != nil {
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	return u.String(), func() {
+		if *keepDB {
+			admin.Close()
+			return
+		}
+		_, _ = admin.Exec(fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name))
+		admin.Close()
+	}, nil
+}
+
+type service struct {
+	cmd       *exec.Cmd
+	url       string
+	pprofAddr string
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startService(bin, dbURL string, keys domain.VAPIDKeys) (*service, error) {
+	addr := freeAddr()
+	s := &service{url: "http://" + addr, pprofAddr: freeAddr()}
+	s.cmd = exec.Command(bin, "serve")
+	s.cmd.Env = append(os.Environ(),
+		"DATABASE_URL="+dbURL, "HTTP_ADDR="+addr, "JWT_SECRET="+jwtSecret,
+		"VAPID_PUBLIC_KEY="+keys.PublicKey, "VAPID_PRIVATE_KEY="+keys.PrivateKey,
+		"PUSH_ALLOW_LOOPBACK=true", "LOG_LEVEL=warn", "PPROF_ADDR="+s.pprofAddr)
+	if *workers > 0 {
+		s.cmd.Env = append(s.cmd.Env, "WORKERS="+strconv.Itoa(*workers))
+	}
+	if *keepOutput {
+		s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
+	}
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.stop()
+	return nil, errors.New("the service did not become ready within 60s")
+}
+
+func (s *service) stop() {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+	}
+}
+
+// profile starts a CPU profile of the service; the returned func saves it.
+func (s *service) profile(name string) func() {
+	if *profileDir == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get("http://" + s.pprofAddr + "/debug/pprof/profile?seconds=8")
+		if err != nil {
+			log.Printf("profile: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(*profileDir, name+".pprof"))
+		if err != nil {
+			log.Printf("profile: %v", err)
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
+	return func() { <-done }
+}
+
+// peakRSS reads the service's high-water resident set (VmHWM).
+func (s *service) peakRSS() (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
+}
+
+// seed subscribes two devices for each driver, straight into the table.
+func seed(ctx context.Context, db *sql.DB, push *pushservice.Server) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO stations (id, owner_id, price_per_kwh) VALUES ('st-1', 'owner-1', 10)`); err != nil {
+		return err
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO push_subscriptions (user_id, user_type, endpoint, p256dh, auth) VALUES ($1, 'client', $2, $3, $4)`)
+	if err != nil {
+		return err
+	}
+	for i := range *drivers {
+		for range 2 {
+			d := push.NewDevice()
+			if _, err := stmt.ExecContext(ctx, driverID(i), d.Endpoint, d.P256dh, d.Auth); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+func driverID(i int) string { return "driver-" + strconv.Itoa(i%*drivers) }
+
+// phase tracks the events committed in one part of the run.
+type phase struct {
+	push      *pushservice.Server
+	countFrom int
+	mu        sync.Mutex
+	committed map[string]time.Time // by the session's Topic
+}
+
+func newPhase(push *pushservice.Server) *phase {
+	return &phase{push: push, countFrom: len(push.All()), committed: map[string]time.Time{}}
+}
+
+func (p *phase) commit(session string, at time.Time) {
+	p.mu.Lock()
+	p.committed[domain.SessionTopic(session)] = at
+	p.mu.Unlock()
+}
+
+// wait until n more messages arrived (every delivery of the phase).
+func (p *phase) wait(n int) error {
+	deadline := time.Now().Add(3 * time.Minute)
+	for p.push.Count() < p.countFrom+n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d deliveries arrived", p.push.Count()-p.countFrom, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// results: deliveries/s from the first commit to the last delivery, and the
+// commit-to-delivery latency percentiles.
+func (p *phase) results() (rate, p50ms, p99ms float64) {
+	msgs := p.push.All()[p.countFrom:]
+	first := time.Time{}
+	for _, t := range p.committed {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	var last time.Time
+	lat := make([]time.Duration, 0, len(msgs))
+	for _, m := range msgs {
+		c, ok := p.committed[m.Topic]
+		if !ok {
+			continue
+		}
+		lat = append(lat, m.Received.Sub(c))
+		if m.Received.After(last) {
+			last = m.Received
+		}
+	}
+	slices.Sort(lat)
+	pct := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))]) / float64(time.Millisecond) }
+	return float64(len(lat)) / last.Sub(first).Seconds(), pct(0.50), pct(0.99)
+}
+
+// commitEvents commits n charging events, each in its own transaction,
+// from commitBatch goroutines.
+func commitEvents(ctx context.Context, db *sql.DB, outbox *queue.Outbox, n, offset int, p *phase) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, commitBatch)
+	for range commitBatch {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := commitOne(ctx, db, outbox, offset+i, p); err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+func commitOne(ctx context.Context, db *sql.DB, outbox *queue.Outbox, i int, p *phase) error {
+	session := "bench-" + strconv.Itoa(i)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := outbox.ChargingStarted(ctx, tx, queue.ChargingStarted{
+		SessionID: session, StationID: "st-1", ConnectorID: 1, UserID: driverID(i), OwnerID: "owner-without-devices",
+	}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	p.commit(session, time.Now())
+	return nil
+}
+
+// steady commits steadyRate events per second for steadyFor, in ticks of
+// 10 ms; committers run in parallel so one slow commit does not stall the pace.
+func steady(ctx context.Context, db *sql.DB, outbox *queue.Outbox, p *phase) (int, error) {
+	const tick = 10 * time.Millisecond
+	perTick := max(*steadyRate*int(tick)/int(time.Second), 1)
+	total := int(*steadyFor/tick) * perTick
+	jobs := make(chan int, total)
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	for range 16 {
+		wg.Go(func() {
+			for i := range jobs {
+				if err := commitOne(ctx, db, outbox, 1_000_000+i, p); err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	t := time.NewTicker(tick)
+	sent := 0
+	for sent < total {
+		<-t.C
+		for range perTick {
+			jobs <- sent
+			sent++
+		}
+	}
+	t.Stop()
+	close(jobs)
+	wg.Wait()
+	close(errc)
+	return total, <-errc
+}
+
+// apiLoad runs apiClients clients posting new subscriptions for apiFor.
+func apiLoad(base string, push *pushservice.Server) error {
+	keys := make([]*pushservice.Device, 100)
+	for i := range keys {
+		keys[i] = push.NewDevice()
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = *apiClients
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var (
+		mu       sync.Mutex
+		lat      []time.Duration
+		failures atomic.Int64
+		seq      atomic.Int64
+		wg       sync.WaitGroup
+	)
+	stop := time.Now().Add(*apiFor)
+	start := time.Now()
+	for c := range *apiClients {
+		tok, err := auth.Mint([]byte(jwtSecret), "api-user-"+strconv.Itoa(c), domain.UserTypeClient, time.Hour, time.Now())
+		if err != nil {
+			return err
+		}
+		wg.Go(func() {
+			var mine []time.Duration
+			for time.Now().Before(stop) {
+				n := seq.Add(1)
+				d := keys[n%int64(len(keys))]
+				body, _ := json.Marshal(map[string]any{
+					"subscription": map[string]any{
+						"endpoint": push.URL + "/push/api-" + strconv.FormatInt(n, 10),
+						"keys":     map[string]string{"p256dh": d.P256dh, "auth": d.Auth},
+					},
+					"user_type": "client",
+				})
+				req, _ := http.NewRequest("POST", base+"/api/v1/notifications/subscribe", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mine = append(mine, time.Since(t0))
+				if resp.StatusCode != http.StatusOK {
+					failures.Add(1)
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if f := failures.Load(); f > 0 {
+		return fmt.Errorf("api: %d of %d requests failed", f, len(lat))
+	}
+	slices.Sort(lat)
+	report("api_subscribe", float64(len(lat))/elapsed.Seconds(), "req/s")
+	report("api_subscribe_p99_ms", float64(lat[int(0.99*float64(len(lat)-1))])/float64(time.Millisecond), "ms")
+	return nil
+}

@@ -22,6 +22,7 @@ type Service struct {
 	locale0   string
 	metrics   ports.Metrics
 	cleanup   CleanupPolicy
+	maxSubs   int
 	log       *slog.Logger
 }
 
@@ -37,6 +38,9 @@ type Deps struct {
 	VAPIDPublicKey string
 	// DefaultLocale is the language of subscriptions that named none.
 	DefaultLocale string
+	// MaxSubscriptionsPerUser caps a user's devices; past it the least
+	// recently subscribed one is replaced. Zero: no cap.
+	MaxSubscriptionsPerUser int
 	// Cleanup says when a failing subscription is given up on.
 	Cleanup CleanupPolicy
 	// Metrics records push outcomes; nil records nothing.
@@ -65,6 +69,7 @@ func New(d Deps) *Service {
 		locale0:   cmp.Or(d.DefaultLocale, domain.DefaultLocale),
 		metrics:   d.Metrics,
 		cleanup:   d.Cleanup,
+		maxSubs:   d.MaxSubscriptionsPerUser,
 		log:       d.Logger,
 	}
 }

@@ -39,6 +39,11 @@ type deleteForUserCall struct{ UserID, Endpoint string }
 
 type deleteCall struct{ ID, Endpoint string }
 
+type trimCall struct {
+	UserID string
+	Keep   int
+}
+
 type deleteFailingCall struct {
 	Before      time.Time
 	MinFailures int
@@ -70,6 +75,7 @@ type fakeStore struct {
 	lists          []string
 	deletes        []deleteCall
 	deleteFailing  []deleteFailingCall
+	trims          []trimCall
 	records        []recordCall
 	recipients     [][]domain.Recipient
 }
@@ -127,6 +133,13 @@ func (s *fakeStore) Get(_ context.Context, id string) (domain.Subscription, erro
 		}
 	}
 	return domain.Subscription{}, domain.ErrNotFound
+}
+
+func (s *fakeStore) TrimUser(_ context.Context, userID string, keep int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.trims = append(s.trims, trimCall{UserID: userID, Keep: keep})
+	return 0, nil
 }
 
 func (s *fakeStore) DeleteFailing(_ context.Context, before time.Time, minFailures int) (int, error) {

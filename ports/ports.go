@@ -32,6 +32,9 @@ type SubscriptionStore interface {
 	// RecordResult notes a delivery attempt: success resets the failure count
 	// and sets last_success_at, failure increments the count.
 	RecordResult(ctx context.Context, id string, success bool, at time.Time) error
+	// TrimUser keeps the user's keep most recently subscribed (or updated)
+	// subscriptions and deletes the rest; it returns how many it deleted.
+	TrimUser(ctx context.Context, userID string, keep int) (int, error)
 	// DeleteFailing removes subscriptions with at least minFailures
 	// consecutive failures and no success (or creation) since before; it
 	// returns how many.

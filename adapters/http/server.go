@@ -44,6 +44,9 @@ type Config struct {
 	Ops *Ops
 	// Ready backs /readyz.
 	Ready Readiness
+	// TestLimit and SubscribeLimit bound how often one user may call /test
+	// and /subscribe (zero: unlimited).
+	TestLimit, SubscribeLimit RateLimit
 	// DevTokens, when set (DEV_MODE), serves POST /api/v1/dev/token.
 	DevTokens DevTokens
 	// Observer records HTTP metrics; nil records nothing.
@@ -100,9 +103,9 @@ func NewHandler(cfg Config) http.Handler {
 	n := r.Group("/api/v1/notifications")
 	n.GET("/vapid-public-key", s.vapidPublicKey)
 	authed := n.Group("", s.authenticate(), s.limitBody())
-	authed.POST("/subscribe", s.handle(s.subscribe))
+	authed.POST("/subscribe", s.rateLimit(newLimiter(cfg.SubscribeLimit)), s.handle(s.subscribe))
 	authed.POST("/unsubscribe", s.handle(s.unsubscribe))
-	authed.POST("/test", s.handle(s.sendTest))
+	authed.POST("/test", s.rateLimit(newLimiter(cfg.TestLimit)), s.handle(s.sendTest))
 
 	if cfg.Charging != nil {
 		ch := r.Group("/api/v1/charging", s.authenticate(), s.limitBody())

@@ -68,3 +68,16 @@ func provider(db *sql.DB) (*goose.Provider, error) {
 	}
 	return p, nil
 }
+
+// Rollback reverts every evpush migration (River's tables are left alone):
+// each file carries its Down section, so the schema history is reversible.
+func Rollback(ctx context.Context, db *sql.DB) error {
+	p, err := provider(db)
+	if err != nil {
+		return err
+	}
+	if _, err := p.DownTo(ctx, 0); err != nil {
+		return fmt.Errorf("error reverting evpush migrations: %w", err)
+	}
+	return nil
+}

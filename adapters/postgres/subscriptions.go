@@ -186,6 +186,18 @@ func (s *Store) RecordResult(ctx context.Context, id string, success bool, at ti
 	return nil
 }
 
+// TrimUser implements ports.SubscriptionStore.
+func (s *Store) TrimUser(ctx context.Context, userID string, keep int) (int, error) {
+	res := s.db.WithContext(ctx).Exec(`
+DELETE FROM push_subscriptions WHERE id IN (
+    SELECT id FROM push_subscriptions WHERE user_id = ?
+    ORDER BY updated_at DESC, id DESC OFFSET ?)`, userID, keep)
+	if res.Error != nil {
+		return 0, fmt.Errorf("error trimming subscriptions: %w", translate(res.Error))
+	}
+	return int(res.RowsAffected), nil
+}
+
 // DeleteFailing implements ports.SubscriptionStore.
 func (s *Store) DeleteFailing(ctx context.Context, before time.Time, minFailures int) (int, error) {
 	res := s.db.WithContext(ctx).

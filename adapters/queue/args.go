@@ -83,8 +83,8 @@ func (Delivery) InsertOpts() river.InsertOpts {
 	}
 }
 
-// DeliveryMaxAttempts bounds retries of a transient failure: with the backoff
-// of retryPolicy that is about 20 minutes, past which a session event is stale.
+// DeliveryMaxAttempts bounds retries of a transient failure: with the default
+// backoff that is about 20 minutes, past which a session event is stale.
 const DeliveryMaxAttempts = 8
 
 // eventPayload is the event inside a Delivery.

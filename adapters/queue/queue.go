@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -43,6 +44,12 @@ type Config struct {
 	JobTimeout time.Duration
 	// RescueAfter is when a job left running by a dead process is retried.
 	RescueAfter time.Duration
+	// MaxAttempts bounds a delivery's tries (first one included); 0 means
+	// DeliveryMaxAttempts.
+	MaxAttempts int
+	// RetryBase is the first retry's delay; each next one doubles, up to an
+	// hour. 0 means DefaultRetryBase.
+	RetryBase time.Duration
 	// StopTimeout is how long Stop waits for running jobs before cancelling
 	// them (River retries them later).
 	StopTimeout time.Duration
@@ -73,6 +80,8 @@ type Queue struct {
 	h       Handler
 	log     *slog.Logger
 	started atomic.Bool
+
+	maxAttempts int
 }
 
 // New builds the client; Start makes it work jobs.
@@ -89,7 +98,8 @@ func New(cfg Config) (*Queue, error) {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = defaultStopTimeout
 	}
-	q := &Queue{h: cfg.Handler, log: cfg.Logger, db: cfg.DB}
+	q := &Queue{h: cfg.Handler, log: cfg.Logger, db: cfg.DB,
+		maxAttempts: cmp.Or(cfg.MaxAttempts, DeliveryMaxAttempts)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &startedWorker{q: q})
 	river.AddWorker(workers, &completedWorker{q: q})
@@ -110,7 +120,7 @@ func New(cfg Config) (*Queue, error) {
 		// insert (one per queue per cooldown): at River's 100ms default,
 		// events inserted close together wait for the next poll.
 		FetchCooldown:        fetchCooldown,
-		RetryPolicy:          backoff{},
+		RetryPolicy:          backoff{base: cmp.Or(cfg.RetryBase, DefaultRetryBase)},
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		SoftStopTimeout:      cfg.StopTimeout,
@@ -190,7 +200,10 @@ func (q *Queue) fanOut(ctx context.Context, job *rivertype.JobRow, ev domain.Cha
 	}
 	params := make([]river.InsertManyParams, len(subs))
 	for i, s := range subs {
-		params[i] = river.InsertManyParams{Args: Delivery{EventKey: ev.Key(), SubscriptionID: s.ID, Event: payloadOf(ev)}}
+		params[i] = river.InsertManyParams{
+			Args:       Delivery{EventKey: ev.Key(), SubscriptionID: s.ID, Event: payloadOf(ev)},
+			InsertOpts: &river.InsertOpts{MaxAttempts: q.maxAttempts},
+		}
 	}
 	res, err := q.client.InsertMany(ctx, params)
 	if err != nil {
@@ -269,13 +282,17 @@ func snoozes(job *rivertype.JobRow) int {
 	return m.Snoozes
 }
 
-// backoff is exponential with jitter: 5s, 10s, 20s, … up to an hour, each
-// ±20%, so a push service's outage does not end in a synchronized stampede.
-type backoff struct{}
+// DefaultRetryBase is the first retry's delay.
+const DefaultRetryBase = 5 * time.Second
 
-func (backoff) NextRetry(job *rivertype.JobRow) time.Time {
+// backoff is exponential with jitter: base, 2×base, 4×base, … up to an hour,
+// each ±20%, so a push service's outage does not end in a synchronized
+// stampede.
+type backoff struct{ base time.Duration }
+
+func (b backoff) NextRetry(job *rivertype.JobRow) time.Time {
 	attempt := len(job.Errors) + 1
-	d := min(5*time.Second<<min(attempt-1, 20), time.Hour)
+	d := min(b.base<<min(attempt-1, 20), time.Hour)
 	jitter := time.Duration((rand.Float64()*0.4 - 0.2) * float64(d))
 	return time.Now().Add(d + jitter)
 }

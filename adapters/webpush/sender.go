@@ -46,7 +46,10 @@ type Config struct {
 	Subject string
 	// Timeout bounds one request (connect to last byte); 0 means DefaultTimeout.
 	Timeout time.Duration
-	// Transport overrides the HTTP transport (tests, SSRF-safe dialers).
+	// AllowLoopback lets connections to loopback addresses through
+	// (PUSH_ALLOW_LOOPBACK); every other non-public address is refused.
+	AllowLoopback bool
+	// Transport overrides the HTTP transport (tests).
 	Transport http.RoundTripper
 }
 
@@ -70,6 +73,10 @@ func NewSender(cfg Config) *Sender {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 64
 		t.ResponseHeaderTimeout = cfg.Timeout
+		// The address is checked again at connect time, after DNS; no proxy,
+		// which would make the dialled address the proxy's.
+		t.DialContext = AddressGuard{AllowLoopback: cfg.AllowLoopback}.DialContext
+		t.Proxy = nil
 		rt = t
 	}
 	return &Sender{
@@ -123,6 +130,11 @@ func (s *Sender) Send(ctx context.Context, sub domain.Subscription, n domain.Not
 
 // failure classifies an error that left no HTTP response.
 func failure(err error) (domain.PushResult, error) {
+	var refused *ErrAddressRefused
+	if errors.As(err, &refused) {
+		// Permanent: the endpoint points somewhere no push service is.
+		return domain.PushResult{Outcome: domain.OutcomeRejected, Reason: "address refused"}, refused
+	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
 		// *url.Error's message contains the full endpoint: keep only the cause.

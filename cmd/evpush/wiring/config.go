@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/evpower/evpush/adapters/auth"
+	httpadapter "github.com/evpower/evpush/adapters/http"
 	"github.com/evpower/evpush/adapters/queue"
 	"github.com/evpower/evpush/adapters/webpush"
 	"github.com/evpower/evpush/app"
@@ -62,6 +63,12 @@ type Config struct {
 
 	ShutdownTimeout time.Duration // draining HTTP requests and running jobs on SIGTERM
 	Cleanup         app.CleanupPolicy
+
+	TestLimit, SubscribeLimit httpadapter.RateLimit // per user and minute
+	MaxSubscriptionsPerUser   int                   // the oldest device is replaced past this
+
+	DeliveryMaxAttempts int           // tries of one delivery, the first included
+	DeliveryRetryBase   time.Duration // first retry delay; doubles each time
 
 	Workers       int           // deliveries at once in this process
 	RescueAfter   time.Duration // when a job left running by a dead process is retried
@@ -168,6 +175,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 
 	c.Workers, err = intEnv(env("WORKERS", ""), DefaultWorkers, 1, 10_000)
 	check(wrapName("WORKERS", err))
+	c.DeliveryMaxAttempts, err = intEnv(env("DELIVERY_MAX_ATTEMPTS", ""), queue.DeliveryMaxAttempts, 1, 100)
+	check(wrapName("DELIVERY_MAX_ATTEMPTS", err))
+	c.DeliveryRetryBase, err = durationEnv(env("DELIVERY_RETRY_BASE", ""), queue.DefaultRetryBase, 100*time.Millisecond, time.Hour)
+	check(wrapName("DELIVERY_RETRY_BASE", err))
 	c.RescueAfter, err = durationEnv(env("JOB_RESCUE_AFTER", ""), DefaultRescueAfter, time.Second, 24*time.Hour)
 	check(wrapName("JOB_RESCUE_AFTER", err))
 	if c.RescueAfter <= c.PushTimeout+deliverySlack {
@@ -192,6 +203,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			check(configError("METRICS_ADDR", "must be host:port or :port"))
 		}
 	}
+	c.TestLimit, err = rateEnv(env("RATE_LIMIT_TEST", ""), DefaultTestLimit)
+	check(wrapName("RATE_LIMIT_TEST", err))
+	c.SubscribeLimit, err = rateEnv(env("RATE_LIMIT_SUBSCRIBE", ""), DefaultSubscribeLimit)
+	check(wrapName("RATE_LIMIT_SUBSCRIBE", err))
+	c.MaxSubscriptionsPerUser, err = intEnv(env("MAX_SUBSCRIPTIONS_PER_USER", ""), DefaultMaxSubscriptionsPerUser, 1, 10_000)
+	check(wrapName("MAX_SUBSCRIPTIONS_PER_USER", err))
+
 	c.DevMode, err = boolEnv(env("DEV_MODE", "false"))
 	check(wrapName("DEV_MODE", err))
 	if c.DevMode && len(c.JWTSecret) == 0 {
@@ -245,6 +263,36 @@ func durationEnv(v string, def, lo, hi time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("must be between %s and %s", lo, hi)
 	}
 	return d, nil
+}
+
+// Defaults of the abuse limits.
+var (
+	DefaultTestLimit               = httpadapter.RateLimit{PerMinute: 6, Burst: 3}
+	DefaultSubscribeLimit          = httpadapter.RateLimit{PerMinute: 60, Burst: 20}
+	DefaultMaxSubscriptionsPerUser = 20
+)
+
+// rateEnv reads "N/min" or "N/min,B" (burst B; default N/2, at least 1);
+// "0" or "off" turns the limit off.
+func rateEnv(v string, def httpadapter.RateLimit) (httpadapter.RateLimit, error) {
+	if v == "" {
+		return def, nil
+	}
+	if v == "0" || v == "off" {
+		return httpadapter.RateLimit{}, nil
+	}
+	rateStr, burstStr, hasBurst := strings.Cut(v, ",")
+	n, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rateStr), "/min"), 64)
+	if err != nil || n <= 0 || !strings.HasSuffix(strings.TrimSpace(rateStr), "/min") {
+		return httpadapter.RateLimit{}, errors.New(`must be like "6/min" or "6/min,3" (burst), or "off"`)
+	}
+	l := httpadapter.RateLimit{PerMinute: n, Burst: max(int(n/2), 1)}
+	if hasBurst {
+		if l.Burst, err = strconv.Atoi(strings.TrimSpace(burstStr)); err != nil || l.Burst < 1 {
+			return httpadapter.RateLimit{}, errors.New("burst must be a whole number of at least 1")
+		}
+	}
+	return l, nil
 }
 
 func intEnv(v string, def, lo, hi int) (int, error) {

@@ -96,7 +96,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 	if err != nil {
 		return nil, err
 	}
-	sender := webpush.NewSender(webpush.Config{Keys: s.Keys, Subject: cfg.VAPIDSubject, Timeout: cfg.PushTimeout})
+	sender := webpush.NewSender(webpush.Config{Keys: s.Keys, Subject: cfg.VAPIDSubject, Timeout: cfg.PushTimeout,
+		AllowLoopback: cfg.PushPolicy.AllowLoopback})
 	// The app and the queue need each other (the app's charging flow
 	// enqueues, the workers call the app): the queue gets the app through
 	// a handler that is set before any job can run.
@@ -104,7 +105,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 	if s.Queue, err = queue.New(queue.Config{
 		DB: s.DB, Pool: s.Pool, Handler: h, Workers: cfg.Workers,
 		JobTimeout: cfg.PushTimeout + deliverySlack, RescueAfter: cfg.RescueAfter,
-		StopTimeout: cfg.ShutdownTimeout, Logger: log,
+		StopTimeout: cfg.ShutdownTimeout, MaxAttempts: cfg.DeliveryMaxAttempts, RetryBase: cfg.DeliveryRetryBase,
+		Logger: log,
 	}); err != nil {
 		return nil, err
 	}
@@ -116,15 +118,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 		JobsByState: s.Queue.JobsByState, SubscriptionsByType: s.Store.CountByType, Logger: log,
 	})
 	s.App = app.New(app.Deps{
-		Subscriptions:  s.Store,
-		Charging:       charging,
-		Sender:         sender,
-		Policy:         cfg.PushPolicy,
-		VAPIDPublicKey: s.Keys.PublicKey,
-		DefaultLocale:  cfg.DefaultLocale,
-		Cleanup:        cfg.Cleanup,
-		Metrics:        s.Metrics,
-		Logger:         log,
+		Subscriptions:           s.Store,
+		Charging:                charging,
+		Sender:                  sender,
+		Policy:                  cfg.PushPolicy,
+		VAPIDPublicKey:          s.Keys.PublicKey,
+		DefaultLocale:           cfg.DefaultLocale,
+		Cleanup:                 cfg.Cleanup,
+		MaxSubscriptionsPerUser: cfg.MaxSubscriptionsPerUser,
+		Metrics:                 s.Metrics,
+		Logger:                  log,
 	})
 	h.Service = s.App
 	var ops *httpadapter.Ops
@@ -148,15 +151,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 		log.Warn("DEV_MODE is on: anyone can mint tokens at /api/v1/dev/token; never use it in production")
 	}
 	s.Handler = httpadapter.NewHandler(httpadapter.Config{
-		Notifications: s.App,
-		Charging:      s.App,
-		Tokens:        verifier,
-		CORSOrigins:   cfg.CORSOrigins,
-		Ops:           ops,
-		Ready:         s.readiness,
-		DevTokens:     devTokens,
-		Observer:      s.Metrics,
-		Logger:        log,
+		Notifications:  s.App,
+		Charging:       s.App,
+		Tokens:         verifier,
+		CORSOrigins:    cfg.CORSOrigins,
+		Ops:            ops,
+		Ready:          s.readiness,
+		TestLimit:      cfg.TestLimit,
+		SubscribeLimit: cfg.SubscribeLimit,
+		DevTokens:      devTokens,
+		Observer:       s.Metrics,
+		Logger:         log,
 	})
 	return s, nil
 }
@@ -211,7 +216,6 @@ type handler struct{ *app.Service }
 
 // Close releases the database pool.
 func (s *Service) Close() {
-
 
 	if s.DB != nil {
 		_ = s.DB.Close()

@@ -327,8 +327,9 @@ func startService(bin, dbURL string, keys domain.VAPIDKeys) (*service, error) {
 		"DATABASE_URL="+dbURL, "HTTP_ADDR="+addr, "JWT_SECRET="+jwtSecret,
 		"VAPID_PUBLIC_KEY="+keys.PublicKey, "VAPID_PRIVATE_KEY="+keys.PrivateKey,
 		"PUSH_ALLOW_LOOPBACK=true", "LOG_LEVEL=warn", "PPROF_ADDR="+s.pprofAddr,
-		// The API phase measures throughput; per-user limits would answer 429.
-		"RATE_LIMIT_SUBSCRIBE=off", "MAX_SUBSCRIPTIONS_PER_USER=10000")
+		// Each API client plays many users (below), so per-user limits are
+		// never the bottleneck; they stay on, as in production.
+	)
 	if *workers > 0 {
 		s.cmd.Env = append(s.cmd.Env, "WORKERS="+strconv.Itoa(*workers))
 	}
@@ -587,16 +588,23 @@ func apiLoad(base string, push *pushservice.Server) error {
 	)
 	stop := time.Now().Add(*apiFor)
 	start := time.Now()
-	for c := range *apiClients {
-		tok, err := auth.Mint([]byte(jwtSecret), "api-user-"+strconv.Itoa(c), domain.UserTypeClient, time.Hour, time.Now())
+	// Many users with a device or two each, as in production: 20,000 users,
+	// one token each, taken round-robin.
+	tokens := make([]string, 20000)
+	for i := range tokens {
+		tok, err := auth.Mint([]byte(jwtSecret), "api-user-"+strconv.Itoa(i), domain.UserTypeClient, time.Hour, time.Now())
 		if err != nil {
 			return err
 		}
+		tokens[i] = tok
+	}
+	for range *apiClients {
 		wg.Go(func() {
 			var mine []time.Duration
 			for time.Now().Before(stop) {
 				n := seq.Add(1)
 				d := keys[n%int64(len(keys))]
+				tok := tokens[n%int64(len(tokens))]
 				body, _ := json.Marshal(map[string]any{
 					"subscription": map[string]any{
 						"endpoint": push.URL + "/push/api-" + strconv.FormatInt(n, 10),

@@ -89,7 +89,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s); seeds also run in make
 	@set -e; for t in \
 	  ./adapters/http:FuzzSubscribe ./adapters/http:FuzzAuthorizationHeader \
 	  ./domain:FuzzNewSubscription ./domain:FuzzDecodeBase64 ./domain:FuzzEndpointPolicy \
-	  ./adapters/webpush:FuzzParseRetryAfter ./adapters/webpush:FuzzClassify \
+	  ./adapters/webpush:FuzzParseRetryAfter ./adapters/webpush:FuzzParseRetryAfterSeconds ./adapters/webpush:FuzzClassify \
 	  ./adapters/auth:FuzzVerify; do \
 	  pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg)"; \
 	  go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; done

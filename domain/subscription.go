@@ -232,6 +232,9 @@ func (p EndpointPolicy) Check(raw string) error {
 	if isIP {
 		return policyErr("IP address endpoints are not allowed")
 	}
+	if !validHostname(host) {
+		return policyErr("host is not a valid DNS name")
+	}
 	if !p.hostAllowed(host) {
 		return policyErr("host " + host + " is not an allowed push service")
 	}
@@ -245,6 +248,24 @@ func (p EndpointPolicy) hostAllowed(host string) bool {
 		}
 	}
 	return false
+}
+
+// validHostname accepts LDH labels only (letters, digits, hyphens), none empty.
+func validHostname(host string) bool {
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func numericTLD(host string) bool {

@@ -65,6 +65,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
+		// One token, one encoding: without it the unused low bits of the
+		// signature's last base64 character could be changed freely.
+		jwt.WithStrictDecoding(),
 		jwt.WithLeeway(cfg.Leeway),
 	}
 	if cfg.Issuer != "" {

@@ -423,3 +423,23 @@ func TestVerifyReasonNeverEchoesToken(t *testing.T) {
 		require.NotContains(t, err.Error(), part)
 	}
 }
+
+// TestSignatureMustBeCanonical: changing the unused low bits of the last
+// base64 character of the signature makes another string; it is refused.
+func TestSignatureMustBeCanonical(t *testing.T) {
+	t.Parallel()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	v, err := auth.NewVerifier(auth.Config{Secret: secret})
+	require.NoError(t, err)
+	tok, err := auth.Mint(secret, "u1", "", time.Hour, time.Now())
+	require.NoError(t, err)
+	_, err = v.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	last := tok[len(tok)-1]
+	alphabet := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	i := strings.IndexByte(alphabet, last)
+	// An HS256 signature is 32 bytes: 43 characters, the last carrying 2 unused bits.
+	tampered := tok[:len(tok)-1] + string(alphabet[i^1])
+	_, err = v.Verify(context.Background(), tampered)
+	require.ErrorIs(t, err, domain.ErrUnauthenticated)
+}

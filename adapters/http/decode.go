@@ -23,7 +23,11 @@ func decodeJSON(r *http.Request, v any) error {
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:
-		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		_, err := dec.Token()
+		if errors.As(err, &maxErr) {
+			return errBodyTooLarge
+		}
+		if !errors.Is(err, io.EOF) {
 			return domain.Invalid("body", "must hold a single JSON object")
 		}
 		return nil

@@ -48,6 +48,8 @@ var (
 	drivers     = flag.Int("drivers", 1000, "drivers, 2 devices each")
 	steadyRate  = flag.Int("steady-rate", 500, "steady: events per second")
 	steadyFor   = flag.Duration("steady-for", 20*time.Second, "steady: duration")
+	lightRate   = flag.Int("light-rate", 150, "steady_light: events per second (a load this machine sustains)")
+	lightFor    = flag.Duration("light-for", 10*time.Second, "steady_light: duration")
 	apiFor      = flag.Duration("api-for", 10*time.Second, "api: duration")
 	apiClients  = flag.Int("api-clients", 50, "api: concurrent clients")
 	workers     = flag.Int("workers", 0, "WORKERS for the service (0: its default)")
@@ -150,18 +152,24 @@ func run() error {
 	report("e2e_p50_ms", p50, "ms")
 	report("e2e_p99_ms", p99, "ms")
 
-	// steady: a paced load.
-	ph = newPhase(push)
-	n, err := steady(ctx, db, outbox, ph)
-	if err != nil {
-		return err
+	// steady: a paced load, the target's 500 events/s, then a lighter one.
+	for _, load := range []struct {
+		name string
+		rate int
+		dur  time.Duration
+	}{{"steady", *steadyRate, *steadyFor}, {"steady_light", *lightRate, *lightFor}} {
+		ph = newPhase(push)
+		n, err := steady(ctx, db, outbox, ph, load.rate, load.dur)
+		if err != nil {
+			return err
+		}
+		if err := ph.wait(2 * n); err != nil {
+			return err
+		}
+		_, p50, p99 = ph.results()
+		report(load.name+"_p50_ms", p50, "ms")
+		report(load.name+"_p99_ms", p99, "ms")
 	}
-	if err := ph.wait(2 * n); err != nil {
-		return err
-	}
-	_, p50, p99 = ph.results()
-	report("steady_p50_ms", p50, "ms")
-	report("steady_p99_ms", p99, "ms")
 
 	if err := apiLoad(svc.url, push); err != nil {
 		return err
@@ -434,14 +442,18 @@ func driverID(i int) string { return "driver-" + strconv.Itoa(i%*drivers) }
 
 // phase tracks the events committed in one part of the run.
 type phase struct {
+	base      int // session numbers of this phase start here
 	push      *pushservice.Server
 	countFrom int
 	mu        sync.Mutex
 	committed map[string]time.Time // by the session's Topic
 }
 
+var phaseSeq int
+
 func newPhase(push *pushservice.Server) *phase {
-	return &phase{push: push, countFrom: len(push.All()), committed: map[string]time.Time{}}
+	phaseSeq++
+	return &phase{base: phaseSeq * 10_000_000, push: push, countFrom: len(push.All()), committed: map[string]time.Time{}}
 }
 
 func (p *phase) commit(session string, at time.Time) {
@@ -535,17 +547,17 @@ func commitOne(ctx context.Context, db *sql.DB, outbox *queue.Outbox, i int, p *
 
 // steady commits steadyRate events per second for steadyFor, in ticks of
 // 10 ms; committers run in parallel so one slow commit does not stall the pace.
-func steady(ctx context.Context, db *sql.DB, outbox *queue.Outbox, p *phase) (int, error) {
+func steady(ctx context.Context, db *sql.DB, outbox *queue.Outbox, p *phase, rate int, dur time.Duration) (int, error) {
 	const tick = 10 * time.Millisecond
-	perTick := max(*steadyRate*int(tick)/int(time.Second), 1)
-	total := int(*steadyFor/tick) * perTick
+	perTick := max(rate*int(tick)/int(time.Second), 1)
+	total := int(dur/tick) * perTick
 	jobs := make(chan int, total)
 	var wg sync.WaitGroup
 	errc := make(chan error, 16)
 	for range 16 {
 		wg.Go(func() {
 			for i := range jobs {
-				if err := commitOne(ctx, db, outbox, 1_000_000+i, p); err != nil {
+				if err := commitOne(ctx, db, outbox, p.base+i, p); err != nil {
 					select {
 					case errc <- err:
 					default:

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 
 	"github.com/evpower/evpush/domain"
@@ -56,36 +55,4 @@ func (s *Service) SendTest(ctx context.Context, caller domain.Principal) (TestRe
 	}
 	wg.Wait()
 	return report, nil
-}
-
-// deliverNow sends one notification and applies its outcome to the stored
-// subscription. Bookkeeping errors are logged, not returned: the push itself
-// has happened and the caller must act on what the push service said. err is
-// the sender's error (no usable answer), for the caller's logs.
-func (s *Service) deliverNow(ctx context.Context, sub domain.Subscription, n domain.Notification) (domain.PushResult, error) {
-	start := s.clock.Now()
-	res, err := s.sender.Send(ctx, sub, n)
-	s.metrics.ObservePush(domain.EndpointHost(sub.Endpoint), res.Outcome, s.clock.Now().Sub(start))
-	log := s.logger(ctx).With("subscription_id", sub.ID, "endpoint", domain.EndpointLabel(sub.Endpoint),
-		"outcome", res.Outcome.String(), "status", res.StatusCode)
-	var storeErr error
-	switch res.Outcome {
-	case domain.OutcomeDelivered:
-		// A write per message would make bookkeeping the most expensive part
-		// of a delivery: record a success only when it changes something an
-		// operator or the cleanup looks at.
-		if sub.NeedsSuccessRecorded(s.clock.Now()) {
-			storeErr = s.subs.RecordResult(ctx, sub.ID, true, s.clock.Now())
-		}
-	case domain.OutcomeGone:
-		log.Info("push subscription gone, deleting it")
-		storeErr = s.subs.Delete(ctx, sub.ID, sub.Endpoint)
-	default:
-		log.Warn("push failed", slog.String("reason", res.Reason), slog.Any("error", err))
-		storeErr = s.subs.RecordResult(ctx, sub.ID, false, s.clock.Now())
-	}
-	if storeErr != nil {
-		log.Error("error recording push outcome", slog.Any("error", storeErr))
-	}
-	return res, err
 }

@@ -118,6 +118,7 @@ func ensureTemplate(ctx context.Context, tb testing.TB, admin *sql.DB) string {
 		tb.Fatalf("testdb: %v", err)
 	}
 	if exists {
+		dropStale(ctx, conn, tpl)
 		return tpl
 	}
 	// Build under another name and rename when done, so a crash half-way
@@ -140,7 +141,32 @@ func ensureTemplate(ctx context.Context, tb testing.TB, admin *sql.DB) string {
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`ALTER DATABASE %q RENAME TO %q`, building, tpl)); err != nil {
 		tb.Fatalf("testdb: %v", err)
 	}
+	dropStale(ctx, conn, tpl)
 	return tpl
+}
+
+// dropStale removes templates of older migration sets, and test databases
+// that an interrupted run (a killed go test) left behind more than a day ago.
+// Best effort: a database in use is skipped.
+func dropStale(ctx context.Context, conn *sql.Conn, current string) {
+	rows, err := conn.QueryContext(ctx, `SELECT datname FROM pg_database
+		WHERE (datname LIKE 'evpush\_tpl\_%' AND datname <> $1 AND datname NOT LIKE '%\_building')
+		   OR (datname LIKE 'evpush\_t\_%' AND split_part(datname, '_', 3)::numeric < $2)`,
+		current, time.Now().Add(-24*time.Hour).UnixNano())
+	if err != nil {
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	for _, n := range names {
+		_, _ = conn.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %q`, n))
+	}
 }
 
 // migrationsHash fingerprints evpush's SQL files and River's migrations.

@@ -56,6 +56,7 @@ var (
 	profileDir  = flag.String("profile", "", "write CPU profiles of the service (e2e phase) to this directory")
 	keepOutput  = flag.Bool("v", false, "show the service's log")
 	keepDB      = flag.Bool("keep-db", false, "leave the evpush_bench database for inspection")
+	dbParams    = flag.String("db-params", "", "extra DATABASE_URL parameters for the service, e.g. pool_max_conns=16")
 	jwtSecret   = "bench-secret-0123456789abcdef0123"
 	commitBatch = 8 // goroutines committing events
 )
@@ -115,7 +116,14 @@ func run() error {
 		return err
 	}
 	defer drop()
-	svc, err := startService(bin, dbURL, keys)
+	svcURL := dbURL
+	if *dbParams != "" {
+		svcURL += "&" + *dbParams
+		if !strings.Contains(dbURL, "?") {
+			svcURL = dbURL + "?" + *dbParams
+		}
+	}
+	svc, err := startService(bin, svcURL, keys)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/evpower/evpush/domain"
 	"github.com/evpower/evpush/ports"
@@ -17,7 +18,7 @@ func (s *Service) StartSession(ctx context.Context, caller domain.Principal, sta
 	if stationID == "" {
 		v.Fields = append(v.Fields, domain.FieldError{Field: "station_id", Message: "is required"})
 	}
-	if connectorID < 1 {
+	if connectorID < 1 || connectorID > math.MaxInt32 {
 		v.Fields = append(v.Fields, domain.FieldError{Field: "connector_id", Message: "must be a positive integer"})
 	}
 	if len(v.Fields) > 0 {

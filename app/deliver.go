@@ -41,13 +41,19 @@ func (s *Service) Recipients(ctx context.Context, ev domain.ChargingEvent) ([]do
 
 // Deliver sends the event's notification to one subscription, rendered for
 // its role and language, and applies the outcome to the subscription (gone:
-// deleted; delivered or failed: recorded). It returns domain.ErrNotFound when
-// the subscription no longer exists and ErrExpired when the message's TTL has
-// passed since the event; the caller decides about retries from the result.
-func (s *Service) Deliver(ctx context.Context, subscriptionID string, ev domain.ChargingEvent) (domain.PushResult, error) {
+// deleted; delivered or failed: recorded). to is whom the subscription
+// belonged to when the event was fanned out. It returns domain.ErrNotFound
+// when the subscription no longer exists or now belongs to someone else (a
+// device moves to whoever subscribes on it last: they must not get this
+// event), and ErrExpired when the message's TTL has passed since the event;
+// the caller decides about retries from the result.
+func (s *Service) Deliver(ctx context.Context, subscriptionID string, to domain.Recipient, ev domain.ChargingEvent) (domain.PushResult, error) {
 	sub, err := s.subs.Get(ctx, subscriptionID)
 	if err != nil {
 		return domain.PushResult{}, err
+	}
+	if to.UserID != "" && (sub.UserID != to.UserID || sub.UserType != to.UserType) {
+		return domain.PushResult{}, domain.Errorf(domain.ErrNotFound, "subscription %s changed hands since the event", sub.ID)
 	}
 	n := domain.EventNotification(ev, sub.UserType, s.locale(sub))
 	if !ev.OccurredAt.IsZero() {

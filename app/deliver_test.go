@@ -296,7 +296,7 @@ func TestDeliver(t *testing.T) {
 			d.store.listSubs = []domain.Subscription{sub}
 			ev := tt.ev(t)
 
-			res, err := d.service(t).Deliver(t.Context(), "sub-1", ev)
+			res, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{}, ev)
 			require.NoError(t, err)
 			require.Equal(t, domain.PushResult{Outcome: domain.OutcomeDelivered, StatusCode: 201}, res)
 
@@ -315,7 +315,7 @@ func TestDeliver_UnknownSubscription(t *testing.T) {
 	d := newDeps(t)
 	withRecipientSubscriptions(t, d)
 
-	res, err := d.service(t).Deliver(t.Context(), "sub-missing", startedEvent(t))
+	res, err := d.service(t).Deliver(t.Context(), "sub-missing", domain.Recipient{}, startedEvent(t))
 	require.Zero(t, res)
 	require.ErrorIs(t, err, domain.ErrNotFound)
 	require.Empty(t, d.sender.calls(), "nothing sent")
@@ -350,7 +350,7 @@ func TestDeliver_Expired(t *testing.T) {
 				}
 				ev.OccurredAt = testNow.Add(-tt.age)
 
-				res, err := d.service(t).Deliver(t.Context(), "sub-1", ev)
+				res, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{}, ev)
 				require.Zero(t, res)
 				require.ErrorIs(t, err, app.ErrExpired)
 				require.Empty(t, d.sender.calls(), "nothing sent")
@@ -415,7 +415,7 @@ func TestDeliver_Outcomes(t *testing.T) {
 			d.store.listSubs = []domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint}}
 			d.sender.answers[endpoint] = tt.answer
 
-			res, err := d.service(t).Deliver(t.Context(), "sub-1", completedEvent(t))
+			res, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{}, completedEvent(t))
 			require.Equal(t, tt.answer.result, res, "the push service's answer is returned unchanged")
 			if tt.answer.err != nil {
 				require.ErrorIs(t, err, tt.answer.err)
@@ -439,8 +439,32 @@ func TestDeliver_BookkeepingErrorsAreNotReturned(t *testing.T) {
 	answer := domain.PushResult{Outcome: domain.OutcomeGone, StatusCode: 410}
 	d.sender.answers[endpoint] = sendAnswer{result: answer}
 
-	res, err := d.service(t).Deliver(t.Context(), "sub-1", startedEvent(t))
+	res, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{}, startedEvent(t))
 	require.NoError(t, err, "the push happened; its bookkeeping failing must not trigger a retry")
 	require.Equal(t, answer, res)
 	require.Len(t, d.store.deletes, 1)
+}
+
+// TestDeliver_DeviceChangedHands: a device re-subscribed by another user (or
+// in another role) after the event must not get the earlier user's message.
+func TestDeliver_DeviceChangedHands(t *testing.T) {
+	t.Parallel()
+	for _, to := range []domain.Recipient{
+		{UserID: "someone-else", UserType: domain.UserTypeClient},
+		{UserID: driverID, UserType: domain.UserTypeOwner},
+	} {
+		d := newDeps(t)
+		d.store.listSubs = []domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient,
+			Endpoint: "https://fcm.googleapis.com/fcm/send/x"}}
+		res, err := d.service(t).Deliver(t.Context(), "sub-1", to, startedEvent(t))
+		require.Zero(t, res)
+		require.ErrorIs(t, err, domain.ErrNotFound)
+		require.Empty(t, d.sender.calls(), "nothing sent")
+	}
+	d := newDeps(t)
+	d.store.listSubs = []domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient,
+		Endpoint: "https://fcm.googleapis.com/fcm/send/x"}}
+	res, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{UserID: driverID, UserType: domain.UserTypeClient}, startedEvent(t))
+	require.NoError(t, err)
+	require.Equal(t, domain.OutcomeDelivered, res.Outcome)
 }

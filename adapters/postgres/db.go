@@ -81,6 +81,12 @@ func translate(err error) error {
 	if isUnavailable(err) {
 		return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
 	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") {
+		// Data exception: input the database cannot store (a NUL character,
+		// a number out of range). The caller sent it; it is not our fault.
+		return domain.Invalid("body", "holds a value that cannot be stored (e.g. a NUL character or a number out of range)")
+	}
 	return err
 }
 

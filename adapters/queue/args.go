@@ -8,12 +8,11 @@ import (
 	"github.com/evpower/evpush/domain"
 )
 
-// Queues. Charging events land in River's default queue, so a plain-SQL
-// insert (which gets the column defaults) needs no queue name; deliveries
-// have their own queue and worker pool.
+// Queues of their own: the database is shared with the charging service,
+// which may run River workers of its own on River's default queue.
 const (
-	QueueEvents     = river.QueueDefault
-	QueueDeliveries = "push"
+	QueueEvents     = "evpush_events"
+	QueueDeliveries = "evpush_deliveries"
 )
 
 // ChargingStarted is the job a charging service inserts when a session
@@ -65,9 +64,13 @@ var eventInsertOpts = river.InsertOpts{Queue: QueueEvents, MaxAttempts: 25}
 type Delivery struct {
 	// EventKey and SubscriptionID make the job unique: a re-run fan-out or a
 	// duplicate event sends nothing twice.
-	EventKey       string       `json:"event_key" river:"unique"`
-	SubscriptionID string       `json:"subscription_id" river:"unique"`
-	Event          eventPayload `json:"event"`
+	EventKey       string `json:"event_key" river:"unique"`
+	SubscriptionID string `json:"subscription_id" river:"unique"`
+	// UserID and UserType are whom the subscription belonged to at fan-out:
+	// if the device has moved to someone else since, nothing is sent.
+	UserID   string       `json:"user_id"`
+	UserType string       `json:"user_type"`
+	Event    eventPayload `json:"event"`
 }
 
 // Kind implements river.JobArgs.
@@ -84,7 +87,8 @@ func (Delivery) InsertOpts() river.InsertOpts {
 }
 
 // DeliveryMaxAttempts bounds retries of a transient failure: with the default
-// backoff that is about 20 minutes, past which a session event is stale.
+// backoff the last try comes about 10 minutes after the first, past which a
+// session event is stale.
 const DeliveryMaxAttempts = 8
 
 // eventPayload is the event inside a Delivery.

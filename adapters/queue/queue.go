@@ -27,7 +27,7 @@ type Handler interface {
 	// Recipients lists the subscriptions that hear of an event.
 	Recipients(ctx context.Context, ev domain.ChargingEvent) ([]domain.Subscription, error)
 	// Deliver sends the event's notification to one subscription.
-	Deliver(ctx context.Context, subscriptionID string, ev domain.ChargingEvent) (domain.PushResult, error)
+	Deliver(ctx context.Context, subscriptionID string, to domain.Recipient, ev domain.ChargingEvent) (domain.PushResult, error)
 	// CleanupSubscriptions removes subscriptions that failed permanently.
 	CleanupSubscriptions(ctx context.Context) (int, error)
 }
@@ -116,6 +116,8 @@ func New(cfg Config) (*Queue, error) {
 			QueueDeliveries: {MaxWorkers: cfg.Workers, FetchCooldown: fetchCooldown, FetchPollInterval: fetchPollInterval},
 		},
 		Workers: workers,
+		// Never take another service's jobs from a shared database.
+		FetchOnlyKnownKinds: true,
 		// The client-wide cooldown also rate-limits the NOTIFY sent on
 		// insert (one per queue per cooldown): at River's 100ms default,
 		// events inserted close together wait for the next poll.
@@ -123,7 +125,9 @@ func New(cfg Config) (*Queue, error) {
 		RetryPolicy:          backoff{base: cmp.Or(cfg.RetryBase, DefaultRetryBase)},
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
-		SoftStopTimeout:      cfg.StopTimeout,
+		// Leave part of the shutdown budget for cancelling what still runs:
+		// HTTP drains first, from the same budget.
+		SoftStopTimeout: cfg.StopTimeout * 4 / 5,
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(CleanupInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return Cleanup{}, nil },
 			&river.PeriodicJobOpts{ID: "subscription_cleanup", RunOnStart: true})},
@@ -157,8 +161,18 @@ func (q *Queue) Start(ctx context.Context) error {
 }
 
 // Stop finishes the jobs in flight (up to the soft-stop timeout, after which
-// their contexts are cancelled and River retries them later) and returns.
-func (q *Queue) Stop(ctx context.Context) error { return q.client.Stop(ctx) }
+// their contexts are cancelled and River retries them later) and returns. If
+// ctx runs out first, running jobs are cancelled rather than abandoned, so
+// none is left "running" until the rescuer finds it.
+func (q *Queue) Stop(ctx context.Context) error {
+	err := q.client.Stop(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		hard, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return q.client.StopAndCancel(hard)
+	}
+	return err
+}
 
 // Client exposes the River client to River UI.
 func (q *Queue) Client() *river.Client[pgx.Tx] { return q.client }
@@ -201,7 +215,8 @@ func (q *Queue) fanOut(ctx context.Context, job *rivertype.JobRow, ev domain.Cha
 	params := make([]river.InsertManyParams, len(subs))
 	for i, s := range subs {
 		params[i] = river.InsertManyParams{
-			Args:       Delivery{EventKey: ev.Key(), SubscriptionID: s.ID, Event: payloadOf(ev)},
+			Args: Delivery{EventKey: ev.Key(), SubscriptionID: s.ID,
+				UserID: s.UserID, UserType: string(s.UserType), Event: payloadOf(ev)},
 			InsertOpts: &river.InsertOpts{MaxAttempts: q.maxAttempts},
 		}
 	}
@@ -231,10 +246,11 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[Delivery]) err
 	ev := job.Args.Event.event()
 	log := w.q.log.With("job_id", job.ID, "job_kind", job.Kind, "attempt", job.Attempt,
 		"subscription_id", job.Args.SubscriptionID, "session_id", ev.SessionID)
-	res, err := w.q.h.Deliver(app.WithLogger(ctx, log), job.Args.SubscriptionID, ev)
+	to := domain.Recipient{UserID: job.Args.UserID, UserType: domain.UserType(job.Args.UserType)}
+	res, err := w.q.h.Deliver(app.WithLogger(ctx, log), job.Args.SubscriptionID, to, ev)
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
-		log.Info("subscription removed before delivery; nothing to send")
+		log.Info("subscription removed or moved to another user before delivery; nothing to send")
 		return nil
 	case errors.Is(err, app.ErrExpired):
 		log.Warn("notification expired before it could be delivered")

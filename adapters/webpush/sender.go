@@ -214,11 +214,11 @@ func recordSize(payloadLen int) (int, bool) {
 // ttlSeconds always yields a TTL: webpush-go sends "TTL: 0" for zero, which
 // means "drop unless the device is online right now".
 func ttlSeconds(d time.Duration) int {
-	s := int(d / time.Second)
-	if s <= 0 {
-		return 60
+	if d <= 0 {
+		return 60 // unset: a minute, never "now or never"
 	}
-	return s
+	// Round up: a message with half a second left still gets TTL 1.
+	return int((d + time.Second - 1) / time.Second)
 }
 
 // readReason keeps the start of an error body on one line, for logs.

@@ -120,6 +120,8 @@ func TestChargingErrors(t *testing.T) {
 		{map[string]any{"station_id": "st-1"}, "connector_id"},
 		{map[string]any{"station_id": "st-1", "connector_id": 0}, "connector_id"},
 		{map[string]any{"station_id": "st-1", "connector_id": "1"}, "connector_id"},
+		{map[string]any{"station_id": "st-1", "connector_id": 2147483648}, "connector_id"},
+		{map[string]any{"station_id": "st\u0000x", "connector_id": 1}, "body"},
 		{map[string]any{"connector_id": 1}, "station_id"},
 		{`{"station_id":`, "body"},
 	} {
@@ -386,13 +388,19 @@ func TestPlainSQLInsertIsDelivered(t *testing.T) {
 		"energy_kwh": 7.25, "amount": 87.0,
 	})
 	require.NoError(t, err)
-	_, err = e.Svc.DB.Exec(`INSERT INTO river_job (kind, args) VALUES ('charging_completed', $1)`, args)
+	_, err = e.Svc.DB.Exec(`INSERT INTO river_job (kind, args, queue) VALUES ('charging_completed', $1, 'evpush_events')`, args)
 	require.NoError(t, err)
-	_, err = e.Svc.DB.Exec(`SELECT pg_notify(current_schema() || '.river_insert', '{"queue":"default"}')`)
+	_, err = e.Svc.DB.Exec(`SELECT pg_notify(current_schema() || '.river_insert', '{"queue":"evpush_events"}')`)
+	require.NoError(t, err)
+	// Another service's job in the shared database is none of evpush's business.
+	_, err = e.Svc.DB.Exec(`INSERT INTO river_job (kind, args) VALUES ('someone_elses_job', '{}')`)
 	require.NoError(t, err)
 
 	p := payload(t, e.Push.WaitFor(t, d, 1, 20*time.Second)[0])
 	require.Equal(t, "7.25 kWh delivered, amount due 87.00 KGS.", p["body"])
 	p = payload(t, e.Push.WaitFor(t, o, 1, 20*time.Second)[0])
 	require.Equal(t, "Station st-9: 7.25 kWh, 87.00 KGS.", p["body"], "owner found from the station")
+	var foreign string
+	require.NoError(t, e.Svc.DB.QueryRow(`SELECT state FROM river_job WHERE kind = 'someone_elses_job'`).Scan(&foreign))
+	require.Equal(t, "available", foreign, "left for its own workers")
 }

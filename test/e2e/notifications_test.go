@@ -199,6 +199,9 @@ func TestSubscribeValidation(t *testing.T) {
 	r := e.call("POST", api+"/unsubscribe", tok, map[string]any{})
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status)
 	require.Equal(t, "endpoint", r.Body["errors"].([]any)[0].(map[string]any)["field"])
+	// A NUL character cannot be stored: a 422, not a database error.
+	r = e.call("POST", api+"/unsubscribe", tok, `{"endpoint":"https://fcm.googleapis.com/x\u0000"}`)
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status, r.Raw)
 }
 
 func TestLoopbackEndpointsNeedTheSwitch(t *testing.T) {

@@ -39,11 +39,6 @@ type deleteForUserCall struct{ UserID, Endpoint string }
 
 type deleteCall struct{ ID, Endpoint string }
 
-type trimCall struct {
-	UserID string
-	Keep   int
-}
-
 type deleteFailingCall struct {
 	Before      time.Time
 	MinFailures int
@@ -75,12 +70,11 @@ type fakeStore struct {
 	lists          []string
 	deletes        []deleteCall
 	deleteFailing  []deleteFailingCall
-	trims          []trimCall
 	records        []recordCall
 	recipients     [][]domain.Recipient
 }
 
-func (s *fakeStore) Upsert(_ context.Context, sub domain.Subscription) (domain.Subscription, bool, error) {
+func (s *fakeStore) Upsert(_ context.Context, sub domain.Subscription, _ int) (domain.Subscription, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.upserts = append(s.upserts, sub)
@@ -133,13 +127,6 @@ func (s *fakeStore) Get(_ context.Context, id string) (domain.Subscription, erro
 		}
 	}
 	return domain.Subscription{}, domain.ErrNotFound
-}
-
-func (s *fakeStore) TrimUser(_ context.Context, userID string, keep int) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.trims = append(s.trims, trimCall{UserID: userID, Keep: keep})
-	return 0, nil
 }
 
 func (s *fakeStore) DeleteFailing(_ context.Context, before time.Time, minFailures int) (int, error) {

@@ -26,17 +26,12 @@ func (s *Service) Subscribe(ctx context.Context, caller domain.Principal, in dom
 	if !caller.MayActAs(sub.UserType) {
 		return SubscribeResult{}, domain.Errorf(domain.ErrForbidden, "this token may not subscribe as %q", sub.UserType)
 	}
-	stored, created, err := s.subs.Upsert(ctx, sub)
+	// A browser that re-subscribes gets a new endpoint and its old one
+	// lingers until a push fails: the cap bounds what one account can make
+	// the service send, replacing the stalest device.
+	stored, created, err := s.subs.Upsert(ctx, sub, s.maxSubs)
 	if err != nil {
 		return SubscribeResult{}, fmt.Errorf("error storing subscription: %w", err)
-	}
-	if created && s.maxSubs > 0 {
-		// A browser that re-subscribes gets a new endpoint and its old one
-		// lingers until a push fails: the cap bounds what one account can
-		// make the service send, replacing the stalest device.
-		if _, err := s.subs.TrimUser(ctx, caller.UserID, s.maxSubs); err != nil {
-			return SubscribeResult{}, fmt.Errorf("error applying the subscription cap: %w", err)
-		}
 	}
 	return SubscribeResult{SubscriptionID: stored.ID, Created: created}, nil
 }

@@ -14,8 +14,10 @@ import (
 type SubscriptionStore interface {
 	// Upsert stores s, keyed by its endpoint. A known endpoint is updated in
 	// place (keys, owner, role, locale) and keeps its ID; created says which
-	// happened. The returned subscription carries the ID.
-	Upsert(ctx context.Context, s domain.Subscription) (stored domain.Subscription, created bool, err error)
+	// happened. The returned subscription carries the ID. When keep > 0, the
+	// user's other subscriptions beyond keep-1 are deleted, least recently
+	// updated first, in the same statement.
+	Upsert(ctx context.Context, s domain.Subscription, keep int) (stored domain.Subscription, created bool, err error)
 	// DeleteForUser removes the subscription with this endpoint if userID owns
 	// it; it returns domain.ErrNotFound otherwise (unknown and foreign alike).
 	DeleteForUser(ctx context.Context, userID, endpoint string) error
@@ -32,9 +34,6 @@ type SubscriptionStore interface {
 	// RecordResult notes a delivery attempt: success resets the failure count
 	// and sets last_success_at, failure increments the count.
 	RecordResult(ctx context.Context, id string, success bool, at time.Time) error
-	// TrimUser keeps the user's keep most recently subscribed (or updated)
-	// subscriptions and deletes the rest; it returns how many it deleted.
-	TrimUser(ctx context.Context, userID string, keep int) (int, error)
 	// DeleteFailing removes subscriptions with at least minFailures
 	// consecutive failures and no success (or creation) since before; it
 	// returns how many.

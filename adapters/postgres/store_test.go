@@ -91,7 +91,7 @@ func newSub(tb testing.TB, user string, t domain.UserType, endpoint string) doma
 
 func (b bundle) upsert(tb testing.TB, s domain.Subscription) domain.Subscription {
 	tb.Helper()
-	stored, _, err := b.store.Upsert(b.ctx, s)
+	stored, _, err := b.store.Upsert(b.ctx, s, 0)
 	require.NoError(tb, err)
 	return stored
 }
@@ -109,7 +109,7 @@ func TestUpsertCreatesThenUpdates(t *testing.T) {
 	endpoint := newEndpoint()
 
 	first := newSub(t, "user-a", domain.UserTypeClient, endpoint)
-	stored, created, err := b.store.Upsert(b.ctx, first)
+	stored, created, err := b.store.Upsert(b.ctx, first, 0)
 	require.NoError(t, err)
 	require.True(t, created)
 	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`, stored.ID)
@@ -125,7 +125,7 @@ func TestUpsertCreatesThenUpdates(t *testing.T) {
 	second := newSub(t, "user-b", domain.UserTypeOwner, endpoint)
 	second.Locale = "en"
 	second.UserAgent = "Safari"
-	again, created, err := b.store.Upsert(b.ctx, second)
+	again, created, err := b.store.Upsert(b.ctx, second, 0)
 	require.NoError(t, err)
 	require.False(t, created)
 	require.Equal(t, stored.ID, again.ID)
@@ -166,7 +166,7 @@ func TestUpsertConcurrentOneRow(t *testing.T) {
 		s := newSub(t, fmt.Sprintf("user-%d", i), domain.UserTypeClient, endpoint)
 		wg.Go(func() {
 			var st domain.Subscription
-			st, created[i], errs[i] = b.store.Upsert(b.ctx, s)
+			st, created[i], errs[i] = b.store.Upsert(b.ctx, s, 0)
 			ids[i] = st.ID
 		})
 	}
@@ -410,7 +410,7 @@ func requireAllUnavailable(tb testing.TB, store *postgres.Store) {
 	_, err := store.ListByUser(ctx, "user-a")
 	require.ErrorIs(tb, err, domain.ErrUnavailable)
 
-	_, _, err = store.Upsert(ctx, newSub(tb, "user-a", domain.UserTypeClient, newEndpoint()))
+	_, _, err = store.Upsert(ctx, newSub(tb, "user-a", domain.UserTypeClient, newEndpoint()), 0)
 	require.ErrorIs(tb, err, domain.ErrUnavailable)
 
 	require.ErrorIs(tb, store.DeleteForUser(ctx, "user-a", "https://x"), domain.ErrUnavailable)

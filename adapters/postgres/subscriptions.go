@@ -73,9 +73,12 @@ func (r subscriptionRow) toDomain() domain.Subscription {
 
 // upsertSQL updates a known endpoint in place, atomically, so two concurrent
 // subscribes of one device end in one row. xmax = 0 only for a fresh insert.
+// The cap is applied in the same statement (one round trip): the DELETE sees
+// the table as before the upsert, so it keeps keep-1 of the user's others.
 const upsertSQL = `
+WITH up AS (
 INSERT INTO push_subscriptions (user_id, user_type, endpoint, p256dh, auth, locale, user_agent)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+VALUES (@user, @type, @endpoint, @p256dh, @auth, @locale, @ua)
 ON CONFLICT (endpoint) DO UPDATE SET
     user_id = EXCLUDED.user_id,
     user_type = EXCLUDED.user_type,
@@ -85,10 +88,18 @@ ON CONFLICT (endpoint) DO UPDATE SET
     user_agent = EXCLUDED.user_agent,
     updated_at = now(),
     failure_count = 0
-RETURNING id, created_at, updated_at, last_success_at, failure_count, (xmax = 0) AS created`
+RETURNING id, created_at, updated_at, last_success_at, failure_count, (xmax = 0) AS created
+), trimmed AS (
+DELETE FROM push_subscriptions WHERE @keep > 0 AND id IN (
+    SELECT id FROM push_subscriptions
+    WHERE user_id = @user AND endpoint <> @endpoint
+    ORDER BY updated_at DESC, id DESC
+    OFFSET GREATEST(@keep - 1, 0))
+)
+SELECT * FROM up`
 
 // Upsert implements ports.SubscriptionStore.
-func (s *Store) Upsert(ctx context.Context, sub domain.Subscription) (domain.Subscription, bool, error) {
+func (s *Store) Upsert(ctx context.Context, sub domain.Subscription, keep int) (domain.Subscription, bool, error) {
 	var out struct {
 		ID            string
 		CreatedAt     time.Time
@@ -97,11 +108,11 @@ func (s *Store) Upsert(ctx context.Context, sub domain.Subscription) (domain.Sub
 		FailureCount  int
 		Created       bool
 	}
-	err := s.db.WithContext(ctx).Raw(upsertSQL,
-		sub.UserID, string(sub.UserType), sub.Endpoint,
-		domain.EncodeBase64URL(sub.P256dh), domain.EncodeBase64URL(sub.Auth),
-		sub.Locale, sub.UserAgent,
-	).Scan(&out).Error
+	err := s.db.WithContext(ctx).Raw(upsertSQL, map[string]any{
+		"user": sub.UserID, "type": string(sub.UserType), "endpoint": sub.Endpoint,
+		"p256dh": domain.EncodeBase64URL(sub.P256dh), "auth": domain.EncodeBase64URL(sub.Auth),
+		"locale": sub.Locale, "ua": sub.UserAgent, "keep": keep,
+	}).Scan(&out).Error
 	if err != nil {
 		return domain.Subscription{}, false, fmt.Errorf("error upserting subscription: %w", translate(err))
 	}
@@ -184,18 +195,6 @@ func (s *Store) RecordResult(ctx context.Context, id string, success bool, at ti
 		return fmt.Errorf("error recording delivery result: %w", translate(err))
 	}
 	return nil
-}
-
-// TrimUser implements ports.SubscriptionStore.
-func (s *Store) TrimUser(ctx context.Context, userID string, keep int) (int, error) {
-	res := s.db.WithContext(ctx).Exec(`
-DELETE FROM push_subscriptions WHERE id IN (
-    SELECT id FROM push_subscriptions WHERE user_id = ?
-    ORDER BY updated_at DESC, id DESC OFFSET ?)`, userID, keep)
-	if res.Error != nil {
-		return 0, fmt.Errorf("error trimming subscriptions: %w", translate(res.Error))
-	}
-	return int(res.RowsAffected), nil
 }
 
 // DeleteFailing implements ports.SubscriptionStore.

@@ -174,9 +174,6 @@ func (q *Queue) Stop(ctx context.Context) error {
 	return err
 }
 
-// Client exposes the River client to River UI.
-func (q *Queue) Client() *river.Client[pgx.Tx] { return q.client }
-
 type startedWorker struct {
 	river.WorkerDefaults[ChargingStarted]
 	q *Queue

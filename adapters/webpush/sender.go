@@ -49,8 +49,6 @@ type Config struct {
 	// AllowLoopback lets connections to loopback addresses through
 	// (PUSH_ALLOW_LOOPBACK); every other non-public address is refused.
 	AllowLoopback bool
-	// Transport overrides the HTTP transport (tests).
-	Transport http.RoundTripper
 }
 
 // Sender implements ports.PushSender.
@@ -68,17 +66,13 @@ func NewSender(cfg Config) *Sender {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	rt := cfg.Transport
-	if rt == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 64
-		t.ResponseHeaderTimeout = cfg.Timeout
-		// The address is checked again at connect time, after DNS; no proxy,
-		// which would make the dialled address the proxy's.
-		t.DialContext = AddressGuard{AllowLoopback: cfg.AllowLoopback}.DialContext
-		t.Proxy = nil
-		rt = t
-	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	t.ResponseHeaderTimeout = cfg.Timeout
+	// The address is checked again at connect time, after DNS; no proxy,
+	// which would make the dialled address the proxy's.
+	t.DialContext = AddressGuard{AllowLoopback: cfg.AllowLoopback}.DialContext
+	t.Proxy = nil
 	return &Sender{
 		keys: cfg.Keys,
 		// webpush-go prefixes "mailto:" unless the subject starts with
@@ -86,7 +80,7 @@ func NewSender(cfg Config) *Sender {
 		subscriber: strings.TrimPrefix(cfg.Subject, "mailto:"),
 		client: &http.Client{
 			Timeout:   cfg.Timeout,
-			Transport: rt,
+			Transport: t,
 			// A push service answers; it never redirects. Following one
 			// would let an endpoint bounce us to an arbitrary URL.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -43,6 +43,24 @@ test: ## run every test (needs PostgreSQL, started if down; chromium and node, s
 	node --test adapters/http/web/
 	go test -race -count=1 ./...
 
+N ?= 5
+.PHONY: test-stress
+test-stress: ## run the whole suite N times in a row (default 5), a pass/fail line per run; logs in $$TMPDIR
+	@bash .ci/ensure-postgres
+	@bash .ci/ensure-test-tools
+	@logs=$$(mktemp -d "$${TMPDIR:-/tmp}/evpush-stress.XXXXXX"); passed=0; \
+	 for i in $$(seq 1 $(N)); do \
+	   start=$$(date +%s); \
+	   if { node --test adapters/http/web/ && go test -race -count=1 ./...; } >"$$logs/run$$i.log" 2>&1; then \
+	     passed=$$((passed+1)); echo "run $$i/$(N): pass ($$(( $$(date +%s)-start )) s)"; \
+	   else \
+	     echo "run $$i/$(N): FAIL ($$(( $$(date +%s)-start )) s), log $$logs/run$$i.log"; \
+	     grep -E '^(--- FAIL|FAIL|panic:)|Error Trace|Error:' "$$logs/run$$i.log" | head -20 | sed 's/^/    /'; \
+	   fi; \
+	 done; \
+	 echo "test-stress: $$passed of $(N) runs passed (logs in $$logs)"; \
+	 [ "$$passed" -eq $(N) ]
+
 .PHONY: test/short
 test/short: ## unit tests only, no database
 	go test -short -count=1 ./...

@@ -201,7 +201,7 @@ func (f *fakeSender) Send(ctx context.Context, sub domain.Subscription, n domain
 	if reached != nil {
 		select {
 		case <-reached:
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			f.mu.Lock()
 			f.timedOut = true
 			f.mu.Unlock()

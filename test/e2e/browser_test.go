@@ -111,7 +111,7 @@ func TestPWAInChromium(t *testing.T) {
 	var regID string
 	select {
 	case regID = <-regs:
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitBudget):
 		t.Fatal("DevTools reported no service worker registration")
 	}
 
@@ -149,19 +149,24 @@ func TestPWAInChromium(t *testing.T) {
 	})
 	require.NoError(t, err)
 
+	// Wait for the worker's own word that the push was handled: it posts
+	// 'evpush:push' to the page only after showNotification resolved, i.e.
+	// once the notification is on display. Only then ask getNotifications():
+	// Chromium syncs its notification database with what is on display on
+	// every such call and deletes entries missing from its snapshot, so a
+	// call racing showNotification could delete the new notification for
+	// good (the old flake: getNotifications() empty for 15 s, under load).
+	require.NoError(t, chromedp.Do(ctx, waitText("#last-notification", "Charging started")))
 	type shownNote struct{ Title, Body, Tag, URL string }
-	var shown []shownNote
-	require.Eventually(t, func() bool {
-		shown, err = chromedp.Run(ctx, chromedp.Evaluate[[]shownNote](
-			`navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns =>
-			   ns.map(n => ({Title: n.title, Body: n.body, Tag: n.tag, URL: (n.data || {}).url})))`,
-			chromedp.EvalAwaitPromise))
-		return err == nil && len(shown) == 1
-	}, 15*time.Second, 100*time.Millisecond)
+	shown, err := chromedp.Run(ctx, chromedp.Evaluate[[]shownNote](
+		`navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns =>
+		   ns.map(n => ({Title: n.title, Body: n.body, Tag: n.tag, URL: (n.data || {}).url})))`,
+		chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	require.Len(t, shown, 1, "%+v", shown)
 	require.Equal(t, "Charging started", shown[0].Title)
 	require.Equal(t, "Station demo-station, connector 1. Follow the session in the app.", shown[0].Body)
 	require.Equal(t, "session-"+sessionID, shown[0].Tag)
-	require.NoError(t, chromedp.Do(ctx, waitText("#last-notification", "Charging started")))
 
 	// Click it: the worker shows data.url in the open app window. No browser
 	// API clicks a notification, so the page asks the worker's test hook to
@@ -182,7 +187,7 @@ func TestPWAInChromium(t *testing.T) {
 			}
 		}
 		return false
-	}, 10*time.Second, 100*time.Millisecond, "a window on %s", want)
+	}, waitBudget, 100*time.Millisecond, "a window on %s", want)
 	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("sign-in"))), "the app page at data.url")
 	notes, err := chromedp.Run(ctx, chromedp.Evaluate[int](
 		`navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.length)`, chromedp.EvalAwaitPromise))
@@ -218,7 +223,7 @@ func decodeImage(b []byte) (image.Image, error) {
 // waitText waits until the element's text contains want.
 func waitText(sel, want string) chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(document.querySelector(%q)?.textContent || '').includes(%q)`, sel, want),
-		chromedp.WithPollingTimeout(15*time.Second))
+		chromedp.WithPollingTimeout(waitBudget))
 }
 
 func TestDevTokenOnlyInDevMode(t *testing.T) {

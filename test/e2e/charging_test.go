@@ -42,7 +42,7 @@ func TestChargingFlowNotifiesDriverAndOwner(t *testing.T) {
 	sessionID := r.Body["session_id"].(string)
 	topic := domain.SessionTopic(sessionID)
 
-	m := e.Push.WaitFor(t, phone, 1, 20*time.Second)[0]
+	m := e.Push.WaitFor(t, phone, 1, waitBudget)[0]
 	p := payload(t, m)
 	require.Equal(t, "Charging started", p["title"])
 	require.Equal(t, "Station st-1, connector 2. Follow the session in the app.", p["body"])
@@ -57,8 +57,8 @@ func TestChargingFlowNotifiesDriverAndOwner(t *testing.T) {
 	require.NoError(t, err)
 	require.InDelta(t, 3600, ttl, 60, "an hour, less what has passed since the event")
 
-	require.Equal(t, "Зарядка началась", payload(t, e.Push.WaitFor(t, laptop, 1, 20*time.Second)[0])["title"])
-	om := e.Push.WaitFor(t, ownerPhone, 1, 20*time.Second)[0]
+	require.Equal(t, "Зарядка началась", payload(t, e.Push.WaitFor(t, laptop, 1, waitBudget)[0])["title"])
+	om := e.Push.WaitFor(t, ownerPhone, 1, waitBudget)[0]
 	op := payload(t, om)
 	require.Equal(t, "Новая сессия на вашей станции", op["title"])
 	require.Equal(t, "new_session", op["data"].(map[string]any)["type"])
@@ -70,7 +70,7 @@ func TestChargingFlowNotifiesDriverAndOwner(t *testing.T) {
 		"amount": 166.63, "currency": "KGS", "status": "completed", "stopped_at": r.Body["stopped_at"],
 	}, r.Body)
 
-	m = e.Push.WaitFor(t, phone, 2, 20*time.Second)[1]
+	m = e.Push.WaitFor(t, phone, 2, waitBudget)[1]
 	p = payload(t, m)
 	require.Equal(t, "Charging completed", p["title"])
 	require.Equal(t, "12.5 kWh delivered, amount due 166.63 KGS.", p["body"])
@@ -83,11 +83,11 @@ func TestChargingFlowNotifiesDriverAndOwner(t *testing.T) {
 	ttl, _ = strconv.Atoi(m.TTL)
 	require.InDelta(t, 86400, ttl, 60)
 
-	op = payload(t, e.Push.WaitFor(t, ownerPhone, 2, 20*time.Second)[1])
+	op = payload(t, e.Push.WaitFor(t, ownerPhone, 2, waitBudget)[1])
 	require.Equal(t, "Сессия на вашей станции завершена", op["title"])
 	require.Equal(t, "Станция st-1: 12,5 кВт·ч, 166,63 сом.", op["body"])
 	require.Equal(t, "st-1", op["data"].(map[string]any)["station_id"])
-	e.Push.WaitFor(t, laptop, 2, 20*time.Second)
+	e.Push.WaitFor(t, laptop, 2, waitBudget)
 
 	e.idle()
 	require.Empty(t, e.Push.Messages(bystander))
@@ -187,7 +187,7 @@ func TestChargingSucceedsWhilePushServicesFail(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status)
 	r = e.call("POST", chargingAPI+"/stop", driver, map[string]any{"session_id": r.Body["session_id"], "energy_kwh": 1})
 	require.Equal(t, http.StatusOK, r.Status)
-	e.Push.WaitFor(t, d, 2, 20*time.Second) // tried, failed, will be retried
+	e.Push.WaitFor(t, d, 2, waitBudget) // tried, failed, will be retried
 }
 
 func TestDeliveryOutcomes(t *testing.T) {
@@ -282,8 +282,8 @@ func TestSameEventTwiceDeliversOnce(t *testing.T) {
 		require.NoError(t, outbox.ChargingStarted(context.Background(), tx, ev))
 		require.NoError(t, tx.Commit())
 	}
-	e.Push.WaitFor(t, d, 1, 20*time.Second)
-	e.Push.WaitFor(t, o, 1, 20*time.Second)
+	e.Push.WaitFor(t, d, 1, waitBudget)
+	e.Push.WaitFor(t, o, 1, waitBudget)
 	e.idle()
 	var fanouts int
 	require.NoError(t, e.Svc.DB.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'charging_started' AND state = 'completed'`).Scan(&fanouts))
@@ -363,7 +363,7 @@ func TestOutboxTransactions(t *testing.T) {
 	require.Equal(t, 1, jobs("sql-commit"))
 
 	// Committed events are delivered; rolled-back ones never.
-	msgs := e.Push.WaitFor(t, d, 3, 20*time.Second)
+	msgs := e.Push.WaitFor(t, d, 3, waitBudget)
 	e.idle()
 	require.Len(t, e.Push.Messages(d), 3)
 	sessions := map[string]bool{}
@@ -396,9 +396,9 @@ func TestPlainSQLInsertIsDelivered(t *testing.T) {
 	_, err = e.Svc.DB.Exec(`INSERT INTO river_job (kind, args) VALUES ('someone_elses_job', '{}')`)
 	require.NoError(t, err)
 
-	p := payload(t, e.Push.WaitFor(t, d, 1, 20*time.Second)[0])
+	p := payload(t, e.Push.WaitFor(t, d, 1, waitBudget)[0])
 	require.Equal(t, "7.25 kWh delivered, amount due 87.00 KGS.", p["body"])
-	p = payload(t, e.Push.WaitFor(t, o, 1, 20*time.Second)[0])
+	p = payload(t, e.Push.WaitFor(t, o, 1, waitBudget)[0])
 	require.Equal(t, "Station st-9: 7.25 kWh, 87.00 KGS.", p["body"], "owner found from the station")
 	var foreign string
 	require.NoError(t, e.Svc.DB.QueryRow(`SELECT state FROM river_job WHERE kind = 'someone_elses_job'`).Scan(&foreign))

@@ -98,18 +98,26 @@ func TestWorkerKilledMidDeliveryLosesNothing(t *testing.T) {
 	e.Push.Respond(d, pushservice.Response{Status: http.StatusCreated, Delay: time.Minute},
 		pushservice.Response{Status: http.StatusCreated})
 	subID := e.subscribe(userToken(t, "driver-1"), d, "client")
+	// PUSH_TIMEOUT leaves the rescued attempt room on a loaded machine (a
+	// timeout there would be a real, extra attempt); JOB_RESCUE_AFTER is the
+	// least the config allows above it.
 	workerEnv := map[string]string{
 		"DATABASE_URL": e.DBURL, "JWT_SECRET": testSecret, "PUSH_ALLOW_LOOPBACK": "true",
-		"PUSH_TIMEOUT": "3s", "JOB_RESCUE_AFTER": "9s", "LOG_LEVEL": "warn",
+		"PUSH_TIMEOUT": "6s", "JOB_RESCUE_AFTER": "12s", "LOG_LEVEL": "warn",
 	}
 
 	first := startProcess(t, workerEnv, "-workers-only")
 	r := e.call("POST", chargingAPI+"/start", userToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
 	require.Equal(t, http.StatusOK, r.Status)
 
-	// Kill the worker the moment its delivery is running.
+	// Kill the worker while its push request is in flight. "running" in
+	// river_job is not enough: under load the worker can die before its
+	// request leaves, and the rescued attempt then meets the hanging answer
+	// meant for the killed one (the cause of an old flake: 3 attempts).
 	state, _ := e.jobState(subID, "running")
 	require.Equal(t, "running", state)
+	require.Eventually(t, func() bool { return e.Push.Waiting(d) == 1 }, waitBudget, 20*time.Millisecond,
+		"the worker's push request reaches the push service")
 	require.NoError(t, first.cmd.Process.Signal(syscall.SIGKILL))
 	_ = first.cmd.Wait()
 
@@ -128,6 +136,9 @@ func TestWorkerKilledMidDeliveryLosesNothing(t *testing.T) {
 	require.Equal(t, "completed", state)
 	require.Equal(t, 2, attempt, "the killed attempt counts once")
 	require.Len(t, delivered, 1, "the cut request was never accepted, so nothing is duplicated")
+	msgs := e.Push.Messages(d)
+	require.Len(t, msgs, 2, "one request per attempt")
+	require.Zero(t, msgs[0].Status, "the killed attempt's request was cut, never answered")
 
 	// SIGTERM stops the second process cleanly.
 	require.NoError(t, second.cmd.Process.Signal(syscall.SIGTERM))
@@ -155,6 +166,8 @@ func TestSIGTERMFinishesTheJobInFlight(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status)
 	state, _ := e.jobState(subID, "running")
 	require.Equal(t, "running", state)
+	require.Eventually(t, func() bool { return e.Push.Waiting(d) == 1 }, waitBudget, 20*time.Millisecond,
+		"the push request is in flight")
 	require.NoError(t, worker.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, worker.cmd.Wait(), "exit 0\n%s", worker.out.String())
 

@@ -229,12 +229,18 @@ func (e *env) subscribeIn(tok string, d *pushservice.Device, userType, locale st
 	return r.Body["subscription_id"].(string)
 }
 
+// waitBudget bounds every wait for an asynchronous outcome (a delivery, a
+// job state, readiness). Waits return as soon as the condition holds, so the
+// budget costs nothing when things work; it is generous because CI runs the
+// whole suite in parallel on a loaded 2-core machine.
+const waitBudget = 60 * time.Second
+
 // jobState waits until the newest delivery job for subscription id reaches
 // a final state (or one of want) and returns its state, attempt and errors.
 func (e *env) jobState(subscriptionID string, want ...string) (state string, attempt int) {
 	e.t.Helper()
 	final := append([]string{"completed", "cancelled", "discarded"}, want...)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(waitBudget)
 	for {
 		err := e.Svc.DB.QueryRow(`SELECT state, attempt FROM river_job
 			WHERE kind = 'push_delivery' AND args->>'subscription_id' = $1
@@ -243,7 +249,7 @@ func (e *env) jobState(subscriptionID string, want ...string) (state string, att
 			return state, attempt
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("delivery job for %s: state %q after 30s (err %v)", subscriptionID, state, err)
+			e.t.Fatalf("delivery job for %s: state %q after %v (err %v)", subscriptionID, state, waitBudget, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -253,7 +259,7 @@ func (e *env) jobState(subscriptionID string, want ...string) (state string, att
 // every delivery finished.
 func (e *env) idle() {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(waitBudget)
 	for {
 		var n int
 		require.NoError(e.t, e.Svc.DB.QueryRow(`SELECT count(*) FROM river_job
@@ -262,7 +268,7 @@ func (e *env) idle() {
 			return
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("%d jobs still pending after 30s", n)
+			e.t.Fatalf("%d jobs still pending after %v", n, waitBudget)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -67,7 +67,7 @@ func TestRiverUIBehindCredentials(t *testing.T) {
 	e.subscribe(userToken(t, "driver-1"), d, "client")
 	r := e.call("POST", chargingAPI+"/start", userToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
 	require.Equal(t, http.StatusOK, r.Status)
-	e.Push.WaitFor(t, d, 1, 20*time.Second)
+	e.Push.WaitFor(t, d, 1, waitBudget)
 	e.idle()
 	resp = opsRequest(t, "GET", e.URL+"/riverui/api/jobs?state=completed&limit=20", nil, true)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -107,7 +107,7 @@ func TestMetrics(t *testing.T) {
 	e.subscribe(userToken(t, "driver-1"), d, "client")
 	r := e.call("POST", chargingAPI+"/start", userToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
 	require.Equal(t, http.StatusOK, r.Status)
-	e.Push.WaitFor(t, d, 1, 20*time.Second)
+	e.Push.WaitFor(t, d, 1, waitBudget)
 	e.idle()
 
 	require.Equal(t, http.StatusUnauthorized, opsRequest(t, "GET", e.URL+"/metrics", nil, false).StatusCode)
@@ -165,7 +165,7 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	}, 5*time.Second, 50*time.Millisecond)
+	}, waitBudget, 50*time.Millisecond)
 }
 
 func TestHealthAndReadiness(t *testing.T) {
@@ -185,7 +185,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	proxy.Cut()
 	require.Eventually(t, func() bool {
 		return e.call("GET", "/readyz", "", nil).Status == http.StatusServiceUnavailable
-	}, 10*time.Second, 100*time.Millisecond)
+	}, waitBudget, 100*time.Millisecond)
 	r = e.call("GET", "/readyz", "", nil)
 	require.Equal(t, "not_ready", r.Body["status"])
 	require.Equal(t, "unreachable", r.Body["checks"].(map[string]any)["database"])
@@ -211,7 +211,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	proxy.Restore()
 	require.Eventually(t, func() bool {
 		return e.call("GET", "/readyz", "", nil).Status == http.StatusOK
-	}, 20*time.Second, 100*time.Millisecond)
+	}, waitBudget, 100*time.Millisecond)
 	r = e.call("POST", api+"/subscribe", userToken(t, "u1"), subscribeBody(e.Push.NewDevice(), "client"))
 	require.Equal(t, http.StatusOK, r.Status, r.Raw)
 }
@@ -257,7 +257,7 @@ func TestCleanupJobRunsAndRemovesDeadSubscriptions(t *testing.T) {
 		var k int
 		_ = e.Svc.DB.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'subscription_cleanup' AND state = 'completed'`).Scan(&k)
 		return k >= 1
-	}, 30*time.Second, 100*time.Millisecond)
+	}, waitBudget, 100*time.Millisecond)
 }
 
 // setupVia starts the service with its database connections through proxy.
@@ -298,7 +298,7 @@ func TestLogsKeepSecretsOut(t *testing.T) {
 	e.subscribe(tok, gone, "client")
 	r := e.call("POST", chargingAPI+"/start", tok, map[string]any{"station_id": "st-1", "connector_id": 1})
 	require.Equal(t, http.StatusOK, r.Status)
-	e.Push.WaitFor(t, ok, 2, 20*time.Second)
+	e.Push.WaitFor(t, ok, 2, waitBudget)
 	e.idle()
 	e.call("POST", api+"/subscribe", "Bearer-less-"+tok, nil)
 

@@ -55,9 +55,10 @@ type Server struct {
 // device is the server-side state of one subscription.
 type device struct {
 	*Device
-	msgs   []Message
-	script []Response
-	next   int
+	msgs    []Message
+	script  []Response
+	next    int
+	waiting int // requests held by a scripted Delay right now
 }
 
 // Option configures a Server in New.
@@ -201,6 +202,19 @@ func (s *Server) All() []Message {
 	return slices.Clone(s.all)
 }
 
+// Waiting returns how many requests for d are being held by a scripted Delay
+// right now: they arrived, passed verification and took their answer. A test
+// that must act while a sender's request is in flight (kill the sender, say)
+// waits for this rather than for some earlier sign that a send has begun.
+func (s *Server) Waiting(d *Device) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if dev := s.devices[d.ID]; dev != nil {
+		return dev.waiting
+	}
+	return 0
+}
+
 // Count returns the number of push requests received, including those for
 // unknown devices. It is one atomic load, cheap enough for benchmark loops.
 func (s *Server) Count() int { return int(s.seq.Load()) }
@@ -270,11 +284,17 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	}
 	m.Status = cmp.Or(resp.Status, http.StatusCreated)
 	if resp.Delay > 0 {
+		s.mu.Lock()
+		dev.waiting++
+		s.mu.Unlock()
 		select {
 		case <-time.After(resp.Delay):
 		case <-r.Context().Done():
 			m.Status = 0
 		}
+		s.mu.Lock()
+		dev.waiting--
+		s.mu.Unlock()
 	}
 	s.mu.Lock()
 	dev.msgs = append(dev.msgs, m)

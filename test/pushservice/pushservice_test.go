@@ -255,7 +255,7 @@ func TestEndToEnd(t *testing.T) {
 	require.Equal(t, s.URL+"/push/"+d.ID, d.Endpoint)
 
 	require.Equal(t, http.StatusCreated, x.send(d, "hello", map[string]string{"Urgency": "high", "Topic": "news"}))
-	msgs := s.WaitFor(t, d, 1, time.Second)
+	msgs := s.WaitFor(t, d, 1, 20*time.Second)
 	require.Equal(t, "hello", string(msgs[0].Payload))
 	require.Equal(t, "60", msgs[0].TTL)
 	require.Equal(t, "high", msgs[0].Urgency)
@@ -319,7 +319,7 @@ func TestDelayHonoursContext(t *testing.T) {
 	defer cancel()
 	_, err := http.DefaultClient.Do(x.request(d, "slow", nil).WithContext(ctx))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	msgs := s.WaitFor(t, d, 1, 2*time.Second)
+	msgs := s.WaitFor(t, d, 1, 20*time.Second)
 	require.Equal(t, 0, msgs[0].Status)
 	require.Equal(t, "slow", string(msgs[0].Payload))
 }
@@ -359,7 +359,7 @@ func TestConcurrentSampled(t *testing.T) {
 	}
 	require.Equal(t, len(reqs)/4, decrypted)
 	for _, d := range devs {
-		require.Len(t, s.WaitFor(t, d, perDevice, time.Second), perDevice)
+		require.Len(t, s.WaitFor(t, d, perDevice, 20*time.Second), perDevice)
 	}
 }
 

@@ -138,21 +138,30 @@ func ensureTemplate(ctx context.Context, tb testing.TB, admin *sql.DB) string {
 	if err != nil {
 		tb.Fatalf("testdb: migrating template: %v", err)
 	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`ALTER DATABASE %q RENAME TO %q`, building, tpl)); err != nil {
-		tb.Fatalf("testdb: %v", err)
+	// The comment dates the template: dropStale leaves a template another
+	// checkout (another migration set) built recently, since its tests may
+	// be running right now.
+	for _, q := range []string{
+		fmt.Sprintf(`ALTER DATABASE %q RENAME TO %q`, building, tpl),
+		fmt.Sprintf(`COMMENT ON DATABASE %q IS 'evpush test template, built %d'`, tpl, time.Now().Unix()),
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			tb.Fatalf("testdb: %s: %v", q, err)
+		}
 	}
 	dropStale(ctx, conn, tpl)
 	return tpl
 }
 
-// dropStale removes templates of older migration sets, and test databases
+// dropStale removes templates of other migration sets built over an hour ago, and test databases
 // that an interrupted run (a killed go test) left behind more than a day ago.
 // Best effort: a database in use is skipped.
 func dropStale(ctx context.Context, conn *sql.Conn, current string) {
-	rows, err := conn.QueryContext(ctx, `SELECT datname FROM pg_database
-		WHERE (datname LIKE 'evpush\_tpl\_%' AND datname <> $1 AND datname NOT LIKE '%\_building')
+	rows, err := conn.QueryContext(ctx, `SELECT datname FROM pg_database d
+		WHERE (datname LIKE 'evpush\_tpl\_%' AND datname <> $1 AND datname NOT LIKE '%\_building'
+		       AND coalesce(substring(shobj_description(d.oid, 'pg_database') FROM 'built ([0-9]+)$')::bigint, 0) < $3)
 		   OR (datname LIKE 'evpush\_t\_%' AND split_part(datname, '_', 3)::numeric < $2)`,
-		current, time.Now().Add(-24*time.Hour).UnixNano())
+		current, time.Now().Add(-24*time.Hour).UnixNano(), time.Now().Add(-time.Hour).Unix())
 	if err != nil {
 		return
 	}

@@ -27,7 +27,8 @@ run: build ## run the service on DATABASE_URL, else on a local PostgreSQL it set
 	        JWT_SECRET="$${JWT_SECRET:-$(DEV_JWT_SECRET)}" \
 	        OPS_USERNAME="$${OPS_USERNAME:-$(DEV_OPS_USER)}" \
 	        OPS_PASSWORD="$${OPS_PASSWORD:-$(DEV_OPS_PASS)}" \
-	        DEV_MODE="$${DEV_MODE:-true}"; \
+	        DEV_MODE="$${DEV_MODE:-true}" \
+	        REFERENCE_CHARGING="$${REFERENCE_CHARGING:-true}"; \
 	 addr="$${HTTP_ADDR:-:8080}"; case "$$addr" in :*) addr="localhost$$addr";; esac; \
 	 echo "evpush: demo     http://$$addr/ (DEV_MODE: sign in as any user)"; \
 	 echo "evpush: API      http://$$addr/api/v1/notifications/vapid-public-key"; \

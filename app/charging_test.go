@@ -293,7 +293,7 @@ func TestStopSession_Amounts(t *testing.T) {
 		{name: "zero energy", price: "13.33", energy: 0, want: 0},
 		{name: "float-unfriendly", price: "0.1", energy: 3, want: 30},
 		{name: "half a cent", price: "0.005", energy: 1, want: 1},
-		{name: "max energy", price: "13.33", energy: domain.MaxEnergyKWh, want: 13_330_000},
+		{name: "max energy", price: "13.33", energy: domain.MaxEnergyKWh, want: 666_500},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

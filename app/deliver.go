@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/evpower/evpush/domain"
 )
@@ -14,23 +15,18 @@ import (
 var ErrExpired = errors.New("notification expired before delivery")
 
 // Recipients fans an event out: the subscriptions of the driver (as client)
-// and of the station's owner (as owner). An event without an owner id gets
-// it from the station; an unknown station only loses the owner's copy.
+// and of the station's owner (as owner). The owner comes from the event
+// itself (owner_id in the job): evpush reads no table of the charging
+// service. An event without one only loses the owner's copy, logged and
+// counted, since a producer that forgets owner_id should be noticed.
 func (s *Service) Recipients(ctx context.Context, ev domain.ChargingEvent) ([]domain.Subscription, error) {
 	if err := ev.Validate(); err != nil {
 		return nil, err
 	}
-	if ev.OwnerID == "" && ev.StationID != "" {
-		st, err := s.charging.Station(ctx, ev.StationID)
-		switch {
-		case err == nil:
-			ev.OwnerID = st.OwnerID
-		case errors.Is(err, domain.ErrNotFound):
-			s.logger(ctx).Warn("event names an unknown station; its owner is not notified",
-				"session_id", ev.SessionID, "station_id", ev.StationID)
-		default:
-			return nil, fmt.Errorf("error reading station: %w", err)
-		}
+	if ev.OwnerID == "" {
+		s.logger(ctx).Warn("charging event without owner_id; the station's owner is not notified",
+			"session_id", ev.SessionID, "station_id", ev.StationID)
+		s.metrics.CountEventWithoutOwner(ev.Kind)
 	}
 	subs, err := s.subs.ListForRecipients(ctx, ev.Recipients())
 	if err != nil {
@@ -48,6 +44,36 @@ func (s *Service) Recipients(ctx context.Context, ev domain.ChargingEvent) ([]do
 // event), and ErrExpired when the message's TTL has passed since the event;
 // the caller decides about retries from the result.
 func (s *Service) Deliver(ctx context.Context, subscriptionID string, to domain.Recipient, ev domain.ChargingEvent) (domain.PushResult, error) {
+	return s.deliver(ctx, subscriptionID, to, ev.OccurredAt, func(sub domain.Subscription) domain.Notification {
+		return s.messages.Event(ev, sub.UserType, s.locale(sub))
+	})
+}
+
+// MessageRecipients validates a user message and lists the subscriptions
+// that hear it: the user's devices in the message's role.
+func (s *Service) MessageRecipients(ctx context.Context, m domain.UserMessage) ([]domain.Subscription, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	subs, err := s.subs.ListForRecipients(ctx, []domain.Recipient{m.Recipient()})
+	if err != nil {
+		return nil, fmt.Errorf("error listing recipients: %w", err)
+	}
+	return subs, nil
+}
+
+// DeliverMessage sends a user message to one subscription, in its language;
+// results and errors as for Deliver.
+func (s *Service) DeliverMessage(ctx context.Context, subscriptionID string, to domain.Recipient, m domain.UserMessage) (domain.PushResult, error) {
+	return s.deliver(ctx, subscriptionID, to, m.OccurredAt, func(sub domain.Subscription) domain.Notification {
+		return m.Notification(s.locale(sub), s.locale0)
+	})
+}
+
+// deliver is Deliver and DeliverMessage: render for the subscription as it
+// is now, drop what expired, send, record.
+func (s *Service) deliver(ctx context.Context, subscriptionID string, to domain.Recipient, occurredAt time.Time,
+	render func(domain.Subscription) domain.Notification) (domain.PushResult, error) {
 	sub, err := s.subs.Get(ctx, subscriptionID)
 	if err != nil {
 		return domain.PushResult{}, err
@@ -55,9 +81,9 @@ func (s *Service) Deliver(ctx context.Context, subscriptionID string, to domain.
 	if to.UserID != "" && (sub.UserID != to.UserID || sub.UserType != to.UserType) {
 		return domain.PushResult{}, domain.Errorf(domain.ErrNotFound, "subscription %s changed hands since the event", sub.ID)
 	}
-	n := domain.EventNotification(ev, sub.UserType, s.locale(sub))
-	if !ev.OccurredAt.IsZero() {
-		left := ev.OccurredAt.Add(n.TTL).Sub(s.clock.Now())
+	n := render(sub)
+	if !occurredAt.IsZero() {
+		left := occurredAt.Add(n.TTL).Sub(s.clock.Now())
 		if left <= 0 {
 			return domain.PushResult{}, ErrExpired
 		}
@@ -66,8 +92,8 @@ func (s *Service) Deliver(ctx context.Context, subscriptionID string, to domain.
 		n.TTL = min(left, n.TTL)
 	}
 	res, err := s.deliverNow(ctx, sub, n)
-	if res.Outcome == domain.OutcomeDelivered && !ev.OccurredAt.IsZero() {
-		s.metrics.ObserveCommitToDelivery(s.clock.Now().Sub(ev.OccurredAt))
+	if res.Outcome == domain.OutcomeDelivered && !occurredAt.IsZero() {
+		s.metrics.ObserveCommitToDelivery(s.clock.Now().Sub(occurredAt))
 	}
 	return res, err
 }

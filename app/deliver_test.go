@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/app"
 	"github.com/evpower/evpush/domain"
 )
@@ -63,7 +64,7 @@ func TestRecipients(t *testing.T) {
 		setup          func(d *deps)
 		wantIDs        []string
 		wantRecipients []domain.Recipient
-		wantLookup     bool // the station is read outside any transaction
+		wantNoOwner    bool // warned about and counted
 	}{
 		{
 			name:           "owner in event",
@@ -80,24 +81,18 @@ func TestRecipients(t *testing.T) {
 			wantRecipients: both,
 		},
 		{
-			name:           "owner looked up from station",
+			name:           "no owner in the event: the owner is not notified",
 			modify:         func(ev *domain.ChargingEvent) { ev.OwnerID = "" },
-			wantIDs:        []string{"driver-client", "owner-owner"},
-			wantRecipients: both,
-			wantLookup:     true,
-		},
-		{
-			name:           "unknown station notifies the driver only",
-			modify:         func(ev *domain.ChargingEvent) { ev.OwnerID, ev.StationID = "", "st-missing" },
 			wantIDs:        []string{"driver-client"},
 			wantRecipients: driverOnly,
-			wantLookup:     true,
+			wantNoOwner:    true,
 		},
 		{
 			name:           "no owner and no station",
 			modify:         func(ev *domain.ChargingEvent) { ev.OwnerID, ev.StationID = "", "" },
 			wantIDs:        []string{"driver-client"},
 			wantRecipients: driverOnly,
+			wantNoOwner:    true,
 		},
 		{
 			name:           "owner only",
@@ -139,13 +134,13 @@ func TestRecipients(t *testing.T) {
 			require.Len(t, d.store.recipients, 1, "one query")
 			require.ElementsMatch(t, tt.wantRecipients, d.store.recipients[0])
 
-			calls := d.charging.ops()
-			if tt.wantLookup {
-				require.Equal(t, []chargingCall{{Tx: 0, Op: "Station", Arg: ev.StationID}}, calls)
-			} else {
-				require.Empty(t, calls, "no station lookup when the event names the owner")
-			}
+			require.Empty(t, d.charging.ops(), "evpush reads no table of the charging service")
 			require.Zero(t, d.charging.txs)
+			if tt.wantNoOwner {
+				require.Equal(t, []domain.EventKind{ev.Kind}, d.metrics.noOwner())
+			} else {
+				require.Empty(t, d.metrics.noOwner())
+			}
 		})
 	}
 }
@@ -175,12 +170,6 @@ func TestRecipients_Errors(t *testing.T) {
 			name:    "no user",
 			modify:  func(ev *domain.ChargingEvent) { ev.DriverID, ev.OwnerID = "", "" },
 			wantErr: domain.ErrInvalid,
-		},
-		{
-			name:    "station lookup fails",
-			modify:  func(ev *domain.ChargingEvent) { ev.OwnerID = "" },
-			setup:   func(d *deps) { d.charging.stationErr = errDB },
-			wantErr: errDB,
 		},
 		{
 			name:      "listing fails",
@@ -300,7 +289,7 @@ func TestDeliver(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, domain.PushResult{Outcome: domain.OutcomeDelivered, StatusCode: 201}, res)
 
-			want := domain.EventNotification(ev, tt.role, tt.wantLocale)
+			want := messages.Default().Event(ev, tt.role, tt.wantLocale)
 			want.TTL = tt.wantTTL
 			require.Equal(t, []sendCall{{Sub: sub, Notification: want}}, d.sender.calls())
 			require.Equal(t, []recordCall{{ID: "sub-1", Success: true, At: testNow}}, d.store.records)

@@ -19,6 +19,7 @@ type Service struct {
 	clock     ports.Clock
 	policy    domain.EndpointPolicy
 	publicKey string
+	messages  domain.Messages
 	locale0   string
 	metrics   ports.Metrics
 	cleanup   CleanupPolicy
@@ -29,15 +30,17 @@ type Service struct {
 // Deps are what Service needs; every field is required but Clock and Logger.
 type Deps struct {
 	Subscriptions ports.SubscriptionStore
-	// Charging is needed by the charging use cases and the fan-out only.
+	// Charging backs the reference charging flow (REFERENCE_CHARGING) only;
+	// nil without it.
 	Charging ports.ChargingStore
 	Sender   ports.PushSender
 	Clock    ports.Clock
 	Policy   domain.EndpointPolicy
 	// VAPIDPublicKey is the key browsers subscribe with (base64url).
 	VAPIDPublicKey string
-	// DefaultLocale is the language of subscriptions that named none.
-	DefaultLocale string
+	// Messages renders notifications: the catalogue's texts and the link
+	// templates. Its catalogue's fallback language is the default locale.
+	Messages domain.Messages
 	// MaxSubscriptionsPerUser caps a user's devices; past it the least
 	// recently subscribed one is replaced. Zero: no cap.
 	MaxSubscriptionsPerUser int
@@ -59,19 +62,23 @@ func New(d Deps) *Service {
 	if d.Metrics == nil {
 		d.Metrics = ports.NopMetrics{}
 	}
-	return &Service{
+	s := &Service{
 		subs:      d.Subscriptions,
 		charging:  d.Charging,
 		sender:    d.Sender,
 		clock:     d.Clock,
 		policy:    d.Policy,
 		publicKey: d.VAPIDPublicKey,
-		locale0:   cmp.Or(d.DefaultLocale, domain.DefaultLocale),
+		messages:  d.Messages,
 		metrics:   d.Metrics,
 		cleanup:   d.Cleanup,
 		maxSubs:   d.MaxSubscriptionsPerUser,
 		log:       d.Logger,
 	}
+	if d.Messages.Catalog != nil { // nil in tests of use cases that render nothing
+		s.locale0 = d.Messages.Catalog.Fallback()
+	}
+	return s
 }
 
 // PublicKey returns the VAPID public key browsers pass to pushManager.subscribe.

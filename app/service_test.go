@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/app"
 	"github.com/evpower/evpush/domain"
 	"github.com/evpower/evpush/ports"
@@ -277,10 +278,6 @@ func (f *fakeCharging) station(tx int, id string) (domain.Station, error) {
 	return st, nil
 }
 
-func (f *fakeCharging) Station(_ context.Context, id string) (domain.Station, error) {
-	return f.station(0, id)
-}
-
 func (f *fakeCharging) InTx(_ context.Context, fn func(tx ports.ChargingTx) error) error {
 	f.mu.Lock()
 	f.txs++
@@ -415,8 +412,30 @@ type deps struct {
 	store         *fakeStore
 	sender        *fakeSender
 	charging      *fakeCharging
+	metrics       *fakeMetrics
 	policy        domain.EndpointPolicy
-	defaultLocale string // app.Deps.DefaultLocale; "" leaves the domain default
+	defaultLocale string // the catalogue's fallback language; "" leaves the domain default
+}
+
+// fakeMetrics records the events counted for a missing owner.
+type fakeMetrics struct {
+	ports.NopMetrics
+	mu    sync.Mutex
+	kinds []domain.EventKind
+}
+
+var _ ports.Metrics = (*fakeMetrics)(nil)
+
+func (m *fakeMetrics) CountEventWithoutOwner(kind domain.EventKind) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.kinds = append(m.kinds, kind)
+}
+
+func (m *fakeMetrics) noOwner() []domain.EventKind {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.kinds
 }
 
 func newDeps(tb testing.TB) *deps {
@@ -425,6 +444,7 @@ func newDeps(tb testing.TB) *deps {
 		store:    &fakeStore{upsertID: "sub-id-1", upsertCreated: true},
 		sender:   &fakeSender{answers: map[string]sendAnswer{}},
 		charging: newFakeCharging(),
+		metrics:  &fakeMetrics{},
 		policy:   domain.EndpointPolicy{AllowedHosts: domain.DefaultPushHosts},
 	}
 }
@@ -438,9 +458,23 @@ func (d *deps) service(tb testing.TB) *app.Service {
 		Clock:          fakeClock{now: testNow},
 		Policy:         d.policy,
 		VAPIDPublicKey: "BPublicKey",
-		DefaultLocale:  d.defaultLocale,
+		Messages:       messagesIn(tb, d.defaultLocale),
+		Metrics:        d.metrics,
 		Logger:         slog.New(slog.DiscardHandler),
 	})
+}
+
+// messagesIn renders with the embedded catalogue, falling back to locale
+// ("" keeps Russian).
+func messagesIn(tb testing.TB, locale string) domain.Messages {
+	tb.Helper()
+	m := messages.Default()
+	if locale != "" {
+		cat, err := m.Catalog.WithFallback(locale)
+		require.NoError(tb, err)
+		m.Catalog = cat
+	}
+	return m
 }
 
 func validSubscriptionInput(tb testing.TB) domain.SubscriptionInput {
@@ -465,7 +499,8 @@ func TestNew_Defaults(t *testing.T) {
 
 	d := newDeps(t)
 	// No clock and no logger: New must fill them in rather than panic later.
-	svc := app.New(app.Deps{Subscriptions: d.store, Sender: d.sender, Policy: d.policy, VAPIDPublicKey: "BKey"})
+	svc := app.New(app.Deps{Subscriptions: d.store, Sender: d.sender, Policy: d.policy, VAPIDPublicKey: "BKey",
+		Messages: messages.Default()})
 	require.Equal(t, "BKey", svc.PublicKey())
 
 	d.store.listSubs = []domain.Subscription{{ID: "s1", Endpoint: "https://fcm.googleapis.com/fcm/send/1"}}
@@ -753,9 +788,9 @@ func TestSendTest_Outcomes(t *testing.T) {
 	for _, c := range calls {
 		byID[c.Sub.ID] = c.Notification
 	}
-	require.Equal(t, domain.TestNotification("en"), byID["s-ok"])
-	require.Equal(t, domain.TestNotification("ru"), byID["s-gone"])
-	require.Equal(t, domain.TestNotification(""), byID["s-temp"])
+	require.Equal(t, messages.Default().Test("en"), byID["s-ok"])
+	require.Equal(t, messages.Default().Test("ru"), byID["s-gone"])
+	require.Equal(t, messages.Default().Test(""), byID["s-temp"])
 	require.Equal(t, "EvPower: test notification", byID["s-ok"].Title)
 	require.Equal(t, "EvPower: тестовое уведомление", byID["s-gone"].Title)
 	require.Equal(t, "EvPower: тестовое уведомление", byID["s-temp"].Title)

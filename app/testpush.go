@@ -39,7 +39,7 @@ func (s *Service) SendTest(ctx context.Context, caller domain.Principal) (TestRe
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			res, _ := s.deliverNow(ctx, sub, domain.TestNotification(s.locale(sub)))
+			res, _ := s.deliverNow(ctx, sub, s.messages.Test(s.locale(sub)))
 			mu.Lock()
 			defer mu.Unlock()
 			switch res.Outcome {

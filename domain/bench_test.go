@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"testing"
 
+	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/domain"
 )
 
@@ -36,6 +37,6 @@ func BenchmarkEventNotification(b *testing.B) {
 		StationID: "st-1", DriverID: "d", EnergyKWh: 12.5, Amount: 16663}
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = domain.EventNotification(ev, domain.UserTypeClient, "ru")
+		_ = messages.Default().Event(ev, domain.UserTypeClient, "ru")
 	}
 }

@@ -72,9 +72,9 @@ func ParseCents(s string) (Cents, error) {
 // Float returns c in currency units, for JSON.
 func (c Cents) Float() float64 { return float64(c) / 100 }
 
-// MaxEnergyKWh bounds one session's energy: far above any real car battery,
-// low enough that amounts cannot overflow.
-const MaxEnergyKWh = 10_000
+// MaxEnergyKWh bounds one session's energy: above any car battery (the
+// largest hold about 200 kWh), so a typo cannot bill a fortune.
+const MaxEnergyKWh = 500
 
 // ChargeAmount is energy × price, rounded half-up to cents. The arithmetic is
 // exact (rationals): 12.5 kWh at 13.33 is 166.625, billed 166.63.

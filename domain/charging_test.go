@@ -35,8 +35,8 @@ func TestChargeAmount(t *testing.T) {
 		{name: "decimal energy 1.005", energy: 1.005, price: "1", want: 101},
 		{name: "integer price", energy: 7, price: "12", want: 8400},
 		{name: "many price decimals", energy: 1, price: "13.334999", want: 1333},
-		{name: "max energy", energy: domain.MaxEnergyKWh, price: "13.33", want: 13_330_000},
-		{name: "large amount", energy: domain.MaxEnergyKWh, price: "1000000", want: 1_000_000_000_000},
+		{name: "max energy", energy: domain.MaxEnergyKWh, price: "13.33", want: 666_500},
+		{name: "large amount", energy: domain.MaxEnergyKWh, price: "1000000", want: 50_000_000_000},
 		{name: "largest amount that fits", energy: 1, price: "92233720368547758.07", want: math.MaxInt64},
 		{name: "largest amount after rounding", energy: 1, price: "92233720368547758.0749", want: math.MaxInt64},
 	}

@@ -26,25 +26,6 @@ const (
 	CompletedTTL = 24 * time.Hour
 )
 
-// eventTexts is one language's texts for one notification type. Placeholders:
-// {station} {connector} {session} {energy} {amount}.
-type eventTexts struct{ title, body string }
-
-var eventCatalogs = map[string]map[NotificationType]eventTexts{
-	"ru": {
-		TypeChargingStarted:   {"Зарядка началась", "Станция {station}, коннектор {connector}. Следите за сессией в приложении."},
-		TypeChargingCompleted: {"Зарядка завершена", "Получено {energy} кВт·ч, к оплате {amount} сом."},
-		TypeNewSession:        {"Новая сессия на вашей станции", "Станция {station}, коннектор {connector}: началась зарядка."},
-		TypeSessionCompleted:  {"Сессия на вашей станции завершена", "Станция {station}: {energy} кВт·ч, {amount} сом."},
-	},
-	"en": {
-		TypeChargingStarted:   {"Charging started", "Station {station}, connector {connector}. Follow the session in the app."},
-		TypeChargingCompleted: {"Charging completed", "{energy} kWh delivered, amount due {amount} KGS."},
-		TypeNewSession:        {"New session at your station", "Station {station}, connector {connector}: charging started."},
-		TypeSessionCompleted:  {"Session completed at your station", "Station {station}: {energy} kWh, {amount} KGS."},
-	},
-}
-
 // Currency is the ISO code of amounts (Kyrgyz som).
 const Currency = "KGS"
 
@@ -62,24 +43,35 @@ func TypeFor(kind EventKind, role UserType) NotificationType {
 	}
 }
 
-// EventNotification renders the notification that a subscription in role
-// gets for ev, in locale's language (Russian when unknown). Tag and Topic are
-// per session, so "completed" replaces "started" on the device and in the
-// push service's queue for an offline device.
-func EventNotification(ev ChargingEvent, role UserType, locale string) Notification {
+// Messages renders what devices show: texts from the catalogue, click
+// targets from the link templates.
+type Messages struct {
+	Catalog *Catalog
+	Links   Links // nil: DefaultLinks
+}
+
+// titleKeys and bodyKeys are the catalogue keys of each notification type.
+var (
+	titleKeys = map[NotificationType]string{
+		TypeChargingStarted: KeyChargingStartedTitle, TypeChargingCompleted: KeyChargingCompleteTitle,
+		TypeNewSession: KeyNewSessionTitle, TypeSessionCompleted: KeySessionCompleteTitle,
+	}
+	bodyKeys = map[NotificationType]string{
+		TypeChargingStarted: KeyChargingStartedBody, TypeChargingCompleted: KeyChargingCompleteBody,
+		TypeNewSession: KeyNewSessionBody, TypeSessionCompleted: KeySessionCompleteBody,
+	}
+)
+
+// Event renders the notification that a subscription in role gets for ev,
+// in locale's language (the catalogue's fallback language when it has none).
+// Tag and Topic are per session, so "completed" replaces "started" on the
+// device and in the push service's queue for an offline device; a
+// replacement alerts again (Renotify), since the bill is news.
+// Placeholders in the texts: {station} {connector} {session} {energy} {amount}.
+func (m Messages) Event(ev ChargingEvent, role UserType, locale string) Notification {
 	typ := TypeFor(ev.Kind, role)
-	lang := baseLanguage(locale)
-	cat, ok := eventCatalogs[lang]
-	if !ok {
-		lang, cat = DefaultLocale, eventCatalogs[DefaultLocale]
-	}
-	t := cat[typ]
-	decimal := func(s string) string {
-		if lang == "ru" {
-			return strings.Replace(s, ".", ",", 1)
-		}
-		return s
-	}
+	text := func(key string) string { return m.Catalog.Text(locale, key) }
+	decimal := func(s string) string { return strings.Replace(s, ".", text(KeyDecimalSeparator), 1) }
 	r := strings.NewReplacer(
 		"{station}", ev.StationID,
 		"{connector}", strconv.Itoa(ev.ConnectorID),
@@ -88,16 +80,18 @@ func EventNotification(ev ChargingEvent, role UserType, locale string) Notificat
 		"{amount}", decimal(ev.Amount.String()),
 	)
 	n := Notification{
-		Title:   t.title,
-		Body:    r.Replace(t.body),
-		Icon:    DefaultIcon,
-		Badge:   DefaultBadge,
-		Tag:     "session-" + ev.SessionID,
-		Type:    string(typ),
-		URL:     "/sessions/" + ev.SessionID,
-		Urgency: UrgencyHigh, // session events are time-sensitive; iOS wants high to wake the device
-		Topic:   SessionTopic(ev.SessionID),
-		Data:    map[string]any{"session_id": ev.SessionID},
+		Title:     r.Replace(text(titleKeys[typ])),
+		Body:      r.Replace(text(bodyKeys[typ])),
+		Icon:      DefaultIcon,
+		Badge:     DefaultBadge,
+		Tag:       "session-" + ev.SessionID,
+		Renotify:  true,
+		Timestamp: ev.OccurredAt,
+		Type:      string(typ),
+		URL:       m.Links.url(typ, ev),
+		Urgency:   UrgencyHigh, // session events are time-sensitive; iOS wants high to wake the device
+		Topic:     SessionTopic(ev.SessionID),
+		Data:      map[string]any{"session_id": ev.SessionID},
 	}
 	switch typ {
 	case TypeChargingStarted, TypeNewSession:
@@ -113,10 +107,22 @@ func EventNotification(ev ChargingEvent, role UserType, locale string) Notificat
 		n.Data["amount"] = ev.Amount.Float()
 		n.Data["currency"] = Currency
 	}
-	if role == UserTypeOwner {
-		n.URL = "/stations/" + ev.StationID + "/sessions/" + ev.SessionID
-	}
 	return n
+}
+
+// Test is what POST /test sends, in locale's language.
+func (m Messages) Test(locale string) Notification {
+	return Notification{
+		Title:   m.Catalog.Text(locale, KeyTestTitle),
+		Body:    m.Catalog.Text(locale, KeyTestBody),
+		Icon:    DefaultIcon,
+		Badge:   DefaultBadge,
+		Tag:     "evpower-test",
+		Type:    "test",
+		URL:     "/",
+		TTL:     5 * time.Minute, // a test nobody sees within minutes is worthless
+		Urgency: UrgencyNormal,
+	}
 }
 
 // SessionTopic is the RFC 8030 Topic for a session: at most 32 base64url

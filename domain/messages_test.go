@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/domain"
 )
 
@@ -145,7 +146,7 @@ func TestEventNotification(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 
-			n := domain.EventNotification(chargingEvent(t, tt.kind), tt.role, tt.locale)
+			n := messages.Default().Event(chargingEvent(t, tt.kind), tt.role, tt.locale)
 
 			require.Equal(t, string(tt.wantType), n.Type)
 			require.NotEmpty(t, n.Title)
@@ -195,8 +196,8 @@ func TestEventNotification_Locale(t *testing.T) {
 		{locale: "en-GB", want: "en"},
 		{locale: "EN_us", want: "en"},
 		{locale: " en ", want: "en"},
-		{locale: "ky", want: "ru"},
-		{locale: "ky-KG", want: "ru"},
+		{locale: "ky", want: "ky"},
+		{locale: "ky-KG", want: "ky"},
 		{locale: "de", want: "ru"},
 		{locale: "", want: "ru"},
 		{locale: "not a locale", want: "ru"},
@@ -208,22 +209,25 @@ func TestEventNotification_Locale(t *testing.T) {
 			for _, kind := range kinds {
 				for _, role := range roles {
 					ev := chargingEvent(t, kind)
-					got := domain.EventNotification(ev, role, tt.locale)
-					want := domain.EventNotification(ev, role, tt.want)
+					got := messages.Default().Event(ev, role, tt.locale)
+					want := messages.Default().Event(ev, role, tt.want)
 					require.Equal(t, want, got, "%s/%s", kind, role)
 				}
 			}
 		})
 	}
 
-	// The two languages really differ, so the comparisons above mean something.
+	// The languages really differ, so the comparisons above mean something.
 	for _, kind := range kinds {
 		for _, role := range roles {
 			ev := chargingEvent(t, kind)
-			ru := domain.EventNotification(ev, role, "ru")
-			en := domain.EventNotification(ev, role, "en")
+			ru := messages.Default().Event(ev, role, "ru")
+			en := messages.Default().Event(ev, role, "en")
+			ky := messages.Default().Event(ev, role, "ky")
 			require.NotEqual(t, ru.Title, en.Title)
 			require.NotEqual(t, ru.Body, en.Body)
+			require.NotEqual(t, ru.Title, ky.Title)
+			require.NotEqual(t, ru.Body, ky.Body)
 			require.True(t, hasCyrillic(ru.Title), ru.Title)
 			require.False(t, hasCyrillic(en.Title+en.Body), en.Title+en.Body)
 		}
@@ -258,7 +262,7 @@ func TestEventNotification_NumberFormats(t *testing.T) {
 
 			ev := chargingEvent(t, domain.EventChargingCompleted)
 			ev.EnergyKWh, ev.Amount = tt.energy, tt.amount
-			n := domain.EventNotification(ev, domain.UserTypeClient, tt.locale)
+			n := messages.Default().Event(ev, domain.UserTypeClient, tt.locale)
 			for _, s := range tt.wantIn {
 				require.Contains(t, n.Body, s)
 			}
@@ -281,7 +285,7 @@ func TestEventNotification_TagAndTopicPerSession(t *testing.T) {
 	for _, ev := range []domain.ChargingEvent{started, completed} {
 		for _, role := range []domain.UserType{domain.UserTypeClient, domain.UserTypeOwner} {
 			for _, locale := range []string{"ru", "en"} {
-				n := domain.EventNotification(ev, role, locale)
+				n := messages.Default().Event(ev, role, locale)
 				tags = append(tags, n.Tag)
 				topics = append(topics, n.Topic)
 			}
@@ -294,7 +298,7 @@ func TestEventNotification_TagAndTopicPerSession(t *testing.T) {
 
 	other := chargingEvent(t, domain.EventChargingStarted)
 	other.SessionID = "sess-43"
-	n := domain.EventNotification(other, domain.UserTypeClient, "ru")
+	n := messages.Default().Event(other, domain.UserTypeClient, "ru")
 	require.Equal(t, "session-sess-43", n.Tag)
 	require.NotEqual(t, topics[0], n.Topic)
 }

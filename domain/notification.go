@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"strings"
 	"time"
 )
 
@@ -32,7 +31,13 @@ type Notification struct {
 	Badge              string
 	Tag                string
 	RequireInteraction bool
-	Actions            []Action
+	// Renotify makes the device alert again when this notification replaces
+	// one with the same Tag (Notifications API); meaningless without a Tag.
+	Renotify bool
+	// Timestamp is when the event happened, shown by the device instead of
+	// the arrival time; zero: not sent.
+	Timestamp time.Time
+	Actions   []Action
 	// Type and URL go into the payload's data object, with Data.
 	Type string
 	URL  string
@@ -49,58 +54,5 @@ const (
 	DefaultBadge = "/logo-96.png"
 )
 
-// TestNotification is what POST /test sends, in the subscription's language.
-func TestNotification(locale string) Notification {
-	t := catalog(locale)
-	return Notification{
-		Title:   t.testTitle,
-		Body:    t.testBody,
-		Icon:    DefaultIcon,
-		Badge:   DefaultBadge,
-		Tag:     "evpower-test",
-		Type:    "test",
-		URL:     "/",
-		TTL:     5 * time.Minute, // a test nobody sees within minutes is worthless
-		Urgency: UrgencyNormal,
-	}
-}
-
-// texts holds one language's message catalogue.
-type texts struct {
-	testTitle, testBody string
-}
-
-var catalogs = map[string]texts{
-	"ru": {
-		testTitle: "EvPower: тестовое уведомление",
-		testBody:  "Push-уведомления работают на этом устройстве.",
-	},
-	"en": {
-		testTitle: "EvPower: test notification",
-		testBody:  "Push notifications work on this device.",
-	},
-}
-
 // DefaultLocale is used when neither the subscription nor the config names one.
 const DefaultLocale = "ru"
-
-// SupportedLocale reports whether messages exist in the language of locale.
-func SupportedLocale(locale string) bool {
-	_, ok := catalogs[baseLanguage(locale)]
-	return ok
-}
-
-// catalog picks the texts for locale's base language, falling back to Russian,
-// the language of the user's own documents.
-func catalog(locale string) texts {
-	if t, ok := catalogs[baseLanguage(locale)]; ok {
-		return t
-	}
-	return catalogs[DefaultLocale]
-}
-
-func baseLanguage(locale string) string {
-	l, _ := NormalizeLocale(locale)
-	base, _, _ := strings.Cut(l, "-")
-	return base
-}

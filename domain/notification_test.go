@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/domain"
 )
 
@@ -27,7 +28,7 @@ func TestTestNotification(t *testing.T) {
 		{locale: "en", wantTitle: enTestTitle, wantBody: "Push notifications work on this device."},
 		{locale: "en-us", wantTitle: enTestTitle},
 		{locale: "en-gb", wantTitle: enTestTitle},
-		{locale: "ky", wantTitle: ruTestTitle},
+		{locale: "ky", wantTitle: "EvPower: сыноо билдирмеси", wantBody: "Бул түзмөктө push-билдирмелер иштеп жатат."},
 		{locale: "de", wantTitle: ruTestTitle},
 		{locale: "", wantTitle: ruTestTitle},
 	}
@@ -35,7 +36,7 @@ func TestTestNotification(t *testing.T) {
 		t.Run(tt.locale, func(t *testing.T) {
 			t.Parallel()
 
-			n := domain.TestNotification(tt.locale)
+			n := messages.Default().Test(tt.locale)
 			require.Equal(t, tt.wantTitle, n.Title)
 			if tt.wantBody != "" {
 				require.Equal(t, tt.wantBody, n.Body)
@@ -53,9 +54,10 @@ func TestTestNotification(t *testing.T) {
 	}
 }
 
-func TestSupportedLocale(t *testing.T) {
+func TestCatalogHas(t *testing.T) {
 	t.Parallel()
 
+	cat := messages.Default().Catalog
 	tests := []struct {
 		locale string
 		want   bool
@@ -64,14 +66,16 @@ func TestSupportedLocale(t *testing.T) {
 		{locale: "en", want: true},
 		{locale: "en-us", want: true},
 		{locale: "ru-kg", want: true},
-		{locale: "ky", want: false},
+		{locale: "ky", want: true},
+		{locale: "ky-kg", want: true},
+		{locale: "uz", want: false},
 		{locale: "", want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.locale, func(t *testing.T) {
 			t.Parallel()
-			require.Equal(t, tt.want, domain.SupportedLocale(tt.locale))
+			require.Equal(t, tt.want, cat.Has(tt.locale))
 		})
 	}
-	require.True(t, domain.SupportedLocale(domain.DefaultLocale))
+	require.True(t, cat.Has(domain.DefaultLocale))
 }

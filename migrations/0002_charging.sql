@@ -1,33 +1,12 @@
--- The charging service's tables, as far as the reference charging flow needs
--- them. IF NOT EXISTS: in production the charging service may own richer
--- versions of these tables in the same database.
+-- Once created the charging service's tables (stations, charging_sessions).
+-- They now belong to the reference charging module (reference/, applied
+-- only with REFERENCE_CHARGING=true): in production the charging service
+-- owns them and evpush must neither create nor drop them. The number stays
+-- taken so databases migrated before keep a consistent history; nothing is
+-- done either way, so rolling back no longer drops anyone's tables.
 
 -- +goose Up
-CREATE TABLE IF NOT EXISTS stations (
-    id            text        PRIMARY KEY,
-    owner_id      text        NOT NULL,
-    name          text        NOT NULL DEFAULT '',
-    price_per_kwh numeric     NOT NULL DEFAULT 0 CHECK (price_per_kwh >= 0),
-    created_at    timestamptz NOT NULL DEFAULT now()
-);
-
-CREATE TABLE IF NOT EXISTS charging_sessions (
-    id           uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
-    user_id      text        NOT NULL,
-    station_id   text        NOT NULL REFERENCES stations (id),
-    connector_id integer     NOT NULL CHECK (connector_id > 0),
-    status       text        NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'completed')),
-    energy_kwh   numeric,
-    amount       numeric(14, 2),
-    started_at   timestamptz NOT NULL DEFAULT now(),
-    stopped_at   timestamptz
-);
-
--- One active session per connector.
-CREATE UNIQUE INDEX IF NOT EXISTS charging_sessions_active_connector_idx
-    ON charging_sessions (station_id, connector_id) WHERE status = 'active';
-CREATE INDEX IF NOT EXISTS charging_sessions_user_idx ON charging_sessions (user_id);
+SELECT 1;
 
 -- +goose Down
-DROP TABLE IF EXISTS charging_sessions;
-DROP TABLE IF EXISTS stations;
+SELECT 1;

@@ -6,7 +6,15 @@ package migrations
 
 import "embed"
 
-// FS holds the numbered *.sql files.
+// FS holds the numbered *.sql files of evpush's own tables.
 //
 //go:embed *.sql
 var FS embed.FS
+
+// ReferenceFS holds the reference charging module's tables (stations,
+// charging_sessions), applied only when that module is on: in production
+// they belong to the charging service. Its own history table keeps the two
+// sets independent.
+//
+//go:embed reference/*.sql
+var ReferenceFS embed.FS

@@ -40,11 +40,9 @@ type SubscriptionStore interface {
 	DeleteFailing(ctx context.Context, before time.Time, minFailures int) (int, error)
 }
 
-// ChargingStore keeps stations and charging sessions (the charging service's
-// tables, as far as the reference flow needs them).
+// ChargingStore keeps stations and charging sessions: the reference
+// charging module's tables (REFERENCE_CHARGING), never read otherwise.
 type ChargingStore interface {
-	// Station returns a station, or domain.ErrNotFound.
-	Station(ctx context.Context, id string) (domain.Station, error)
 	// InTx runs fn in one database transaction: everything fn writes through
 	// tx, session rows and enqueued events alike, commits or rolls back
 	// together. fn's error rolls back and is returned.
@@ -98,6 +96,9 @@ type Metrics interface {
 	// ObserveCommitToDelivery records how long an event took from its
 	// commit to a push service accepting it.
 	ObserveCommitToDelivery(d time.Duration)
+	// CountEventWithoutOwner records a charging event that named no
+	// station owner, whose owner therefore heard nothing.
+	CountEventWithoutOwner(kind domain.EventKind)
 }
 
 // NopMetrics records nothing.
@@ -108,6 +109,9 @@ func (NopMetrics) ObservePush(string, domain.Outcome, time.Duration) {}
 
 // ObserveCommitToDelivery does nothing.
 func (NopMetrics) ObserveCommitToDelivery(time.Duration) {}
+
+// CountEventWithoutOwner does nothing.
+func (NopMetrics) CountEventWithoutOwner(domain.EventKind) {}
 
 // Clock is the time source, injected so tests control it.
 type Clock interface {

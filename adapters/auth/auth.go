@@ -8,8 +8,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,12 +33,78 @@ type Config struct {
 	Issuer, Audience string
 	// Leeway tolerates clock skew between the issuer and this service.
 	Leeway time.Duration
+	// UserClaim names the claim holding the user id, a string or an integer
+	// (42 becomes "42"); empty: DefaultUserClaim.
+	UserClaim string
+	// RoleClaim names the one claim holding the role; empty: user_type, then
+	// role (see RoleClaims).
+	RoleClaim string
+	// RoleValues, when not empty, maps the issuer's role values to ours:
+	// only the values it lists give a role, even "client" and "owner". A
+	// value it does not list lets the caller subscribe in neither role.
+	RoleValues map[string]domain.UserType
+}
+
+// DefaultUserClaim holds the user id unless Config.UserClaim says otherwise.
+const DefaultUserClaim = "sub"
+
+// RoleClaims are the claims the role is read from, in order, for
+// Config.RoleClaim: that claim alone, or user_type and then role when empty.
+func RoleClaims(roleClaim string) []string {
+	if roleClaim != "" {
+		return []string{roleClaim}
+	}
+	return []string{"user_type", "role"}
+}
+
+// CheckClaimName refuses, as a user or role claim, a registered claim whose
+// meaning JWT fixes: a token's exp is no user id.
+func CheckClaimName(name string) error {
+	switch name {
+	case "iss", "aud", "exp", "nbf", "iat", "jti":
+		return fmt.Errorf("%q is a registered JWT claim with a meaning of its own", name)
+	}
+	return nil
+}
+
+// ParseRoleValues reads a role mapping such as
+// "client:driver,client:user,owner:station_owner": each item is one of our
+// roles, a colon, and a role value of the issuer (compared exactly; it may
+// not contain a comma). Several values may give one role; one value may not
+// give both.
+func ParseRoleValues(s string) (map[string]domain.UserType, error) {
+	m := map[string]domain.UserType{}
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		ours, theirs, ok := strings.Cut(item, ":")
+		ours, theirs = strings.TrimSpace(ours), strings.TrimSpace(theirs)
+		if !ok || ours == "" || theirs == "" {
+			return nil, fmt.Errorf("%q is not role:value, e.g. client:driver", item)
+		}
+		t := domain.UserType(ours)
+		if !t.Valid() {
+			return nil, fmt.Errorf("%q: unknown role %q (client or owner)", item, ours)
+		}
+		if prev, dup := m[theirs]; dup && prev != t {
+			return nil, fmt.Errorf("%q is mapped to both %s and %s", theirs, prev, t)
+		}
+		m[theirs] = t
+	}
+	if len(m) == 0 {
+		return nil, errors.New("lists no role:value pair")
+	}
+	return m, nil
 }
 
 // Verifier implements ports.TokenVerifier.
 type Verifier struct {
-	cfg    Config
-	parser *jwt.Parser
+	cfg        Config
+	parser     *jwt.Parser
+	roleClaims []string
+	// Reasons naming the user claim, built once.
+	noUser, badUser string
 }
 
 var _ ports.TokenVerifier = (*Verifier)(nil)
@@ -43,6 +113,23 @@ var _ ports.TokenVerifier = (*Verifier)(nil)
 // naming any other algorithm ("none", HS256 when only an RSA key is set, …)
 // is refused before its signature is looked at.
 func NewVerifier(cfg Config) (*Verifier, error) {
+	if cfg.UserClaim == "" {
+		cfg.UserClaim = DefaultUserClaim
+	}
+	roleClaims := RoleClaims(cfg.RoleClaim)
+	for _, name := range append([]string{cfg.UserClaim}, roleClaims...) {
+		if err := CheckClaimName(name); err != nil {
+			return nil, fmt.Errorf("JWT claim: %w", err)
+		}
+	}
+	if slices.Contains(roleClaims, cfg.UserClaim) {
+		return nil, fmt.Errorf("JWT claim: %q cannot hold both the user id and the role", cfg.UserClaim)
+	}
+	for theirs, ours := range cfg.RoleValues {
+		if !ours.Valid() {
+			return nil, fmt.Errorf("JWT role values: %q maps to unknown role %q", theirs, ours)
+		}
+	}
 	var methods []string
 	if len(cfg.Secret) > 0 {
 		methods = append(methods, jwt.SigningMethodHS256.Alg())
@@ -76,15 +163,48 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	return &Verifier{cfg: cfg, parser: jwt.NewParser(opts...)}, nil
+	return &Verifier{
+		cfg: cfg, parser: jwt.NewParser(opts...), roleClaims: roleClaims,
+		noUser:  "token has no " + cfg.UserClaim + " claim",
+		badUser: "token's " + cfg.UserClaim + " claim is not a string or an integer",
+	}, nil
 }
 
-// claims are the ones evpush reads; others are ignored.
+// claims are the registered claims the parser validates, plus the whole
+// payload, from which Verify reads the configured user and role claims once
+// the signature has been checked. Names match exactly, as RFC 7519 wants.
+// Subject stays empty: sub is read as the user claim, when it is one.
 type claims struct {
 	jwt.RegisteredClaims
-	UserType string `json:"user_type,omitempty"`
-	Role     string `json:"role,omitempty"`
+	payload map[string]json.RawMessage
 }
+
+// UnmarshalJSON decodes the payload once; a registered claim of the wrong
+// type fails it, which the parser reports as a malformed token.
+func (c *claims) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &c.payload); err != nil {
+		return err
+	}
+	for _, f := range [...]struct {
+		name string
+		dst  any
+	}{
+		{"iss", &c.Issuer}, {"aud", &c.Audience}, {"exp", &c.ExpiresAt},
+		{"nbf", &c.NotBefore}, {"iat", &c.IssuedAt}, {"jti", &c.ID},
+	} {
+		if raw, ok := c.payload[f.name]; ok {
+			if err := json.Unmarshal(raw, f.dst); err != nil {
+				return fmt.Errorf("claim %s: %w", f.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// unmappedRole is the role of a token whose role value Config.RoleValues
+// does not list. It is not "" (a token without a role claim, which may
+// subscribe in either role) nor one of ours, so it grants neither.
+const unmappedRole domain.UserType = "unmapped"
 
 // Verify implements ports.TokenVerifier.
 func (v *Verifier) Verify(_ context.Context, token string) (domain.Principal, error) {
@@ -95,14 +215,72 @@ func (v *Verifier) Verify(_ context.Context, token string) (domain.Principal, er
 	if _, err := v.parser.ParseWithClaims(token, &c, v.key); err != nil {
 		return domain.Principal{}, &domain.AuthError{Reason: reason(err)}
 	}
-	if c.Subject == "" {
-		return domain.Principal{}, &domain.AuthError{Reason: "token has no sub claim"}
+	userID, err := v.userID(c.payload[v.cfg.UserClaim])
+	if err != nil {
+		return domain.Principal{}, err
 	}
-	role := c.UserType
-	if role == "" {
-		role = c.Role
+	role, err := v.role(c.payload)
+	if err != nil {
+		return domain.Principal{}, err
 	}
-	return domain.Principal{UserID: c.Subject, UserType: domain.UserType(role)}, nil
+	return domain.Principal{UserID: userID, UserType: role}, nil
+}
+
+// userID reads the user claim: a non-empty string as it is, or an integer
+// (42, 42.0 and 4.2e1 all give "42", within the int64 range). Anything else
+// (a fraction, a boolean, an object, …) is refused.
+func (v *Verifier) userID(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" || string(raw) == `""` {
+		return "", &domain.AuthError{Reason: v.noUser}
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", &domain.AuthError{Reason: v.badUser}
+		}
+		return s, nil
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+			return strconv.FormatInt(n, 10), nil
+		}
+		// Exact, unlike float64: 42.0000000000000001 is not 42. The
+		// signature has been checked, so the exponent comes from the issuer.
+		if r, ok := new(big.Rat).SetString(string(raw)); ok && r.IsInt() && r.Num().IsInt64() {
+			return r.Num().String(), nil
+		}
+	}
+	return "", &domain.AuthError{Reason: v.badUser}
+}
+
+// role reads the first non-empty role claim and maps it through
+// Config.RoleValues. No role claim gives "": the caller may subscribe in
+// either role.
+func (v *Verifier) role(payload map[string]json.RawMessage) (domain.UserType, error) {
+	var value string
+	for _, name := range v.roleClaims {
+		raw, ok := payload[name]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", &domain.AuthError{Reason: "token's " + name + " claim is not a string"}
+		}
+		if value == "" {
+			value = s
+		}
+	}
+	switch {
+	case value == "":
+		return "", nil
+	case len(v.cfg.RoleValues) == 0:
+		return domain.UserType(value), nil
+	}
+	if t, ok := v.cfg.RoleValues[value]; ok {
+		return t, nil
+	}
+	return unmappedRole, nil
 }
 
 // key picks the verification key by the token's algorithm family; the parser
@@ -153,10 +331,17 @@ func reason(err error) string {
 	return "invalid token"
 }
 
+// devClaims are what Mint writes: sub and user_type, whatever the verifier
+// is configured to read.
+type devClaims struct {
+	jwt.RegisteredClaims
+	UserType string `json:"user_type,omitempty"`
+}
+
 // Mint signs an HS256 development token for userID in role userType (empty:
 // no role claim), valid for ttl. Production tokens come from the main backend.
 func Mint(secret []byte, userID string, userType domain.UserType, ttl time.Duration, now time.Time) (string, error) {
-	c := claims{
+	c := devClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   userID,
 			IssuedAt:  jwt.NewNumericDate(now),

@@ -37,6 +37,10 @@ const (
 	reasonAlg       = "signing algorithm not accepted"
 	reasonIssuer    = "wrong token issuer"
 	reasonAudience  = "wrong token audience"
+
+	reasonBadSub      = "token's sub claim is not a string or an integer"
+	reasonBadUserType = "token's user_type claim is not a string"
+	reasonBadRole     = "token's role claim is not a string"
 )
 
 // sign signs claims with method and key.
@@ -442,4 +446,210 @@ func TestSignatureMustBeCanonical(t *testing.T) {
 	tampered := tok[:len(tok)-1] + string(alphabet[i^1])
 	_, err = v.Verify(context.Background(), tampered)
 	require.ErrorIs(t, err, domain.ErrUnauthenticated)
+}
+
+// hsPayload signs a payload written as raw JSON (numbers exactly as given)
+// with the test secret.
+func hsPayload(payload string) string {
+	return hsToken(secret, `{"alg":"HS256","typ":"JWT"}`, payload)
+}
+
+// farExp is an exp claim far in the future, for hand-written payloads.
+const farExp = `"exp":4102444800`
+
+func TestVerifyUserClaim(t *testing.T) {
+	t.Parallel()
+	byDefault := newVerifier(t, auth.Config{Secret: secret})
+	custom := newVerifier(t, auth.Config{Secret: secret, UserClaim: "user_id"})
+	tests := []struct {
+		name    string
+		v       *auth.Verifier
+		payload string
+		want    string
+	}{
+		{"integer sub", byDefault, `{"sub":42,` + farExp + `}`, "42"},
+		{"integer written as float", byDefault, `{"sub":42.0,` + farExp + `}`, "42"},
+		{"integer with exponent", byDefault, `{"sub":4.2e1,` + farExp + `}`, "42"},
+		{"negative integer", byDefault, `{"sub":-7,` + farExp + `}`, "-7"},
+		{"zero", byDefault, `{"sub":0,` + farExp + `}`, "0"},
+		{"past float64 precision", byDefault, `{"sub":9007199254740993,` + farExp + `}`, "9007199254740993"},
+		{"largest int64", byDefault, `{"sub":9223372036854775807,` + farExp + `}`, "9223372036854775807"},
+		{"string sub", byDefault, `{"sub":"u-1",` + farExp + `}`, "u-1"},
+		{"custom claim, string", custom, `{"user_id":"u-9","sub":"other",` + farExp + `}`, "u-9"},
+		{"custom claim, integer", custom, `{"user_id":42,"sub":"other",` + farExp + `}`, "42"},
+		{"custom claim, sub of another type ignored", custom, `{"user_id":42,"sub":true,` + farExp + `}`, "42"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := tt.v.Verify(context.Background(), hsPayload(tt.payload))
+			require.NoError(t, err)
+			require.Equal(t, domain.Principal{UserID: tt.want}, p)
+		})
+	}
+}
+
+func TestVerifyBadClaimTypes(t *testing.T) {
+	t.Parallel()
+	byDefault := newVerifier(t, auth.Config{Secret: secret})
+	custom := newVerifier(t, auth.Config{Secret: secret, UserClaim: "user_id", RoleClaim: "account_type"})
+	const (
+		reasonNoUserID  = "token has no user_id claim"
+		reasonBadUserID = "token's user_id claim is not a string or an integer"
+		reasonBadAcct   = "token's account_type claim is not a string"
+	)
+	tests := []struct {
+		name    string
+		v       *auth.Verifier
+		payload string
+		reason  string
+	}{
+		{"sub with a fraction", byDefault, `{"sub":42.5,` + farExp + `}`, reasonBadSub},
+		{"sub with a tiny fraction", byDefault, `{"sub":42.0000000000000001,` + farExp + `}`, reasonBadSub},
+		{"sub past int64", byDefault, `{"sub":9223372036854775808,` + farExp + `}`, reasonBadSub},
+		{"sub huge exponent", byDefault, `{"sub":1e400,` + farExp + `}`, reasonBadSub},
+		{"sub negative exponent", byDefault, `{"sub":1e-400,` + farExp + `}`, reasonBadSub},
+		{"sub true", byDefault, `{"sub":true,` + farExp + `}`, reasonBadSub},
+		{"sub false", byDefault, `{"sub":false,` + farExp + `}`, reasonBadSub},
+		{"sub object", byDefault, `{"sub":{"id":42},` + farExp + `}`, reasonBadSub},
+		{"sub array", byDefault, `{"sub":["42"],` + farExp + `}`, reasonBadSub},
+		{"sub null", byDefault, `{"sub":null,` + farExp + `}`, reasonNoSub},
+		{"sub empty", byDefault, `{"sub":"",` + farExp + `}`, reasonNoSub},
+		{"user_type number", byDefault, `{"sub":"u","user_type":1,` + farExp + `}`, reasonBadUserType},
+		{"user_type object", byDefault, `{"sub":"u","user_type":{"x":1},` + farExp + `}`, reasonBadUserType},
+		{"role boolean", byDefault, `{"sub":"u","role":true,` + farExp + `}`, reasonBadRole},
+		{"role array beside a good user_type", byDefault, `{"sub":"u","user_type":"client","role":["owner"],` + farExp + `}`, reasonBadRole},
+		{"custom user claim missing", custom, `{"sub":"u",` + farExp + `}`, reasonNoUserID},
+		{"custom user claim empty", custom, `{"user_id":"",` + farExp + `}`, reasonNoUserID},
+		{"custom user claim float", custom, `{"user_id":1.5,` + farExp + `}`, reasonBadUserID},
+		{"custom user claim boolean", custom, `{"user_id":true,` + farExp + `}`, reasonBadUserID},
+		{"custom role claim number", custom, `{"user_id":"u","account_type":2,` + farExp + `}`, reasonBadAcct},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := tt.v.Verify(context.Background(), hsPayload(tt.payload))
+			requireRefused(t, err, tt.reason)
+			require.Zero(t, p)
+		})
+	}
+
+	t.Run("claims are read only once the signature holds", func(t *testing.T) {
+		t.Parallel()
+		_, err := byDefault.Verify(context.Background(), unsigned(t, validClaims(jwt.MapClaims{"sub": true})))
+		requireRefused(t, err, reasonAlg)
+		bad := hsToken([]byte("another-secret-another-secret!!!"), `{"alg":"HS256"}`, `{"sub":true,`+farExp+`}`)
+		_, err = byDefault.Verify(context.Background(), bad)
+		requireRefused(t, err, reasonSignature)
+	})
+}
+
+func TestVerifyRoleClaim(t *testing.T) {
+	t.Parallel()
+	v := newVerifier(t, auth.Config{Secret: secret, RoleClaim: "account_type"})
+	tests := []struct {
+		name  string
+		extra jwt.MapClaims
+		want  domain.UserType
+	}{
+		{"custom claim", jwt.MapClaims{"account_type": "owner"}, domain.UserTypeOwner},
+		{"custom claim wins over user_type", jwt.MapClaims{"account_type": "client", "user_type": "owner"}, domain.UserTypeClient},
+		{"user_type not read", jwt.MapClaims{"user_type": "owner"}, ""},
+		{"role not read", jwt.MapClaims{"role": "owner"}, ""},
+		{"other value", jwt.MapClaims{"account_type": "admin"}, "admin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := v.Verify(context.Background(), hs256(t, validClaims(tt.extra)))
+			require.NoError(t, err)
+			require.Equal(t, domain.Principal{UserID: "user-1", UserType: tt.want}, p)
+		})
+	}
+}
+
+func TestVerifyRoleValues(t *testing.T) {
+	t.Parallel()
+	mapping, err := auth.ParseRoleValues("client:driver,client:user,owner:station_owner")
+	require.NoError(t, err)
+	byDefault := newVerifier(t, auth.Config{Secret: secret, RoleValues: mapping})
+	custom := newVerifier(t, auth.Config{Secret: secret, RoleClaim: "account_type", RoleValues: mapping})
+
+	type may struct{ client, owner bool }
+	tests := []struct {
+		name  string
+		v     *auth.Verifier
+		extra jwt.MapClaims
+		want  may
+	}{
+		{"driver is client", byDefault, jwt.MapClaims{"user_type": "driver"}, may{client: true}},
+		{"user is client too", byDefault, jwt.MapClaims{"user_type": "user"}, may{client: true}},
+		{"station_owner is owner", byDefault, jwt.MapClaims{"user_type": "station_owner"}, may{owner: true}},
+		{"mapped role fallback", byDefault, jwt.MapClaims{"role": "station_owner"}, may{owner: true}},
+		{"mapped custom claim", custom, jwt.MapClaims{"account_type": "driver", "user_type": "station_owner"}, may{client: true}},
+		{"unmapped value", byDefault, jwt.MapClaims{"user_type": "admin"}, may{}},
+		{"our client unmapped", byDefault, jwt.MapClaims{"user_type": "client"}, may{}},
+		{"our owner unmapped", byDefault, jwt.MapClaims{"user_type": "owner"}, may{}},
+		{"our owner unmapped, custom claim", custom, jwt.MapClaims{"account_type": "owner"}, may{}},
+		{"compared exactly", byDefault, jwt.MapClaims{"user_type": "Driver"}, may{}},
+		// Unchanged for now: a token without a role may act in either.
+		{"no role claim", byDefault, nil, may{client: true, owner: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := tt.v.Verify(context.Background(), hs256(t, validClaims(tt.extra)))
+			require.NoError(t, err)
+			require.Equal(t, "user-1", p.UserID)
+			require.Equal(t, tt.want, may{p.MayActAs(domain.UserTypeClient), p.MayActAs(domain.UserTypeOwner)})
+		})
+	}
+
+	t.Run("our own names count when mapped", func(t *testing.T) {
+		t.Parallel()
+		m, err := auth.ParseRoleValues("client:client,client:driver,owner:owner")
+		require.NoError(t, err)
+		v := newVerifier(t, auth.Config{Secret: secret, RoleValues: m})
+		for value, want := range map[string]domain.UserType{
+			"client": domain.UserTypeClient, "driver": domain.UserTypeClient, "owner": domain.UserTypeOwner,
+		} {
+			p, err := v.Verify(context.Background(), hs256(t, validClaims(jwt.MapClaims{"user_type": value})))
+			require.NoError(t, err)
+			require.Equal(t, want, p.UserType, value)
+		}
+	})
+}
+
+func TestParseRoleValues(t *testing.T) {
+	t.Parallel()
+	m, err := auth.ParseRoleValues(" client:driver , client: user,owner:station_owner,owner:a:b,, client:driver")
+	require.NoError(t, err)
+	require.Equal(t, map[string]domain.UserType{
+		"driver": domain.UserTypeClient, "user": domain.UserTypeClient,
+		"station_owner": domain.UserTypeOwner, "a:b": domain.UserTypeOwner,
+	}, m)
+
+	for _, bad := range []string{
+		"", " , ", "driver", "client:", ":driver", "client=driver",
+		"admin:driver", "Client:driver", "driver:client",
+		"client:driver,owner:driver",
+	} {
+		_, err := auth.ParseRoleValues(bad)
+		require.Error(t, err, bad)
+	}
+}
+
+func TestNewVerifierRefusesClaimConfig(t *testing.T) {
+	t.Parallel()
+	for name, cfg := range map[string]auth.Config{
+		"user claim exp":                     {UserClaim: "exp"},
+		"role claim iat":                     {RoleClaim: "iat"},
+		"user claim is role claim":           {UserClaim: "uid", RoleClaim: "uid"},
+		"user claim is a default role claim": {UserClaim: "role"},
+		"mapped to an unknown role":          {RoleValues: map[string]domain.UserType{"driver": "admin"}},
+	} {
+		cfg.Secret = secret
+		_, err := auth.NewVerifier(cfg)
+		require.Error(t, err, name)
+	}
 }

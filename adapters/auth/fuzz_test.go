@@ -52,6 +52,7 @@ var knownReasons = map[string]bool{
 	reasonMissing: true, reasonMalformed: true, reasonExpired: true, reasonNotYet: true,
 	reasonNoExp: true, reasonNoSub: true, reasonSignature: true, reasonAlg: true,
 	reasonIssuer: true, reasonAudience: true, "invalid token": true,
+	reasonBadSub: true, reasonBadUserType: true, reasonBadRole: true,
 }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }

@@ -35,6 +35,18 @@ func (s *server) authenticate() gin.HandlerFunc {
 	}
 }
 
+// requireRole lets through only tokens that name role t explicitly: the
+// charging demo is a driver's action, not something any token may do.
+func (s *server) requireRole(t domain.UserType) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if principal(c).UserType != t {
+			writeError(c, s.log, domain.Errorf(domain.ErrForbidden, "only %s tokens may do this", t))
+			return
+		}
+		c.Next()
+	}
+}
+
 func bearerToken(h string) (string, bool) {
 	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {

@@ -44,9 +44,9 @@ type Config struct {
 	Ops *Ops
 	// Ready backs /readyz.
 	Ready Readiness
-	// TestLimit and SubscribeLimit bound how often one user may call /test
-	// and /subscribe (zero: unlimited).
-	TestLimit, SubscribeLimit RateLimit
+	// TestLimit, SubscribeLimit and ChargingLimit bound how often one user
+	// may call /test, /subscribe and the charging endpoints (zero: unlimited).
+	TestLimit, SubscribeLimit, ChargingLimit RateLimit
 	// DevTokens, when set (DEV_MODE), serves POST /api/v1/dev/token.
 	DevTokens DevTokens
 	// Observer records HTTP metrics; nil records nothing.
@@ -108,7 +108,10 @@ func NewHandler(cfg Config) http.Handler {
 	authed.POST("/test", s.rateLimit(newLimiter(cfg.TestLimit)), s.handle(s.sendTest))
 
 	if cfg.Charging != nil {
-		ch := r.Group("/api/v1/charging", s.authenticate(), s.limitBody())
+		// The demo module (REFERENCE_CHARGING): drivers only, and one limit
+		// for starts and stops together, since each start notifies devices.
+		ch := r.Group("/api/v1/charging", s.authenticate(), s.requireRole(domain.UserTypeClient), s.limitBody(),
+			s.rateLimit(newLimiter(cfg.ChargingLimit)))
 		ch.POST("/start", s.handle(s.startCharging))
 		ch.POST("/stop", s.handle(s.stopCharging))
 	}

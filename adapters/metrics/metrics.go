@@ -33,6 +33,7 @@ type Metrics struct {
 	pushes       *prometheus.CounterVec
 	pushDuration *prometheus.HistogramVec
 	commitToPush prometheus.Histogram
+	noOwner      *prometheus.CounterVec
 }
 
 var _ ports.Metrics = (*Metrics)(nil)
@@ -72,8 +73,16 @@ func New(src Sources) *Metrics {
 			Help:    "From the charging event (its commit) to the push service accepting the message.",
 			Buckets: []float64{.0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}),
+		noOwner: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpush_events_without_owner_total",
+			Help: "Charging events whose job named no owner_id, so no station owner was notified, by kind.",
+		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.httpRequests, m.httpDuration, m.pushes, m.pushDuration, m.commitToPush,
+	// Known label values start at zero, so a rate() alert works from the first scrape.
+	for _, k := range []domain.EventKind{domain.EventChargingStarted, domain.EventChargingCompleted} {
+		m.noOwner.WithLabelValues(string(k))
+	}
+	reg.MustRegister(m.httpRequests, m.httpDuration, m.pushes, m.pushDuration, m.commitToPush, m.noOwner,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&countCollector{
 			desc: prometheus.NewDesc("evpush_queue_jobs", "River jobs by state (queue depth).", []string{"state"}, nil),
@@ -106,6 +115,11 @@ func (m *Metrics) ObservePush(host string, outcome domain.Outcome, roundTrip tim
 // ObserveCommitToDelivery implements ports.Metrics.
 func (m *Metrics) ObserveCommitToDelivery(d time.Duration) {
 	m.commitToPush.Observe(d.Seconds())
+}
+
+// CountEventWithoutOwner implements ports.Metrics.
+func (m *Metrics) CountEventWithoutOwner(kind domain.EventKind) {
+	m.noOwner.WithLabelValues(string(kind)).Inc()
 }
 
 // countCollector turns a CountFunc into a gauge per label value at scrape time.

@@ -76,11 +76,6 @@ func (r sessionRow) toDomain() domain.ChargingSession {
 	return s
 }
 
-// Station implements ports.ChargingStore.
-func (s *ChargingStore) Station(ctx context.Context, id string) (domain.Station, error) {
-	return station(s.db.WithContext(ctx), id)
-}
-
 func station(db *gorm.DB, id string) (domain.Station, error) {
 	var r stationRow
 	if err := db.Select("id", "owner_id", "price_per_kwh::text AS price_per_kwh").Where("id = ?", id).Take(&r).Error; err != nil {

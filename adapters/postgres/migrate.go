@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/pressly/goose/v3"
 
@@ -60,13 +61,36 @@ func Pending(ctx context.Context, db *sql.DB) (bool, error) {
 }
 
 func provider(db *sql.DB) (*goose.Provider, error) {
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS,
-		goose.WithTableName("evpush_schema_migrations"),
+	return newProvider(db, migrations.FS, "evpush_schema_migrations")
+}
+
+func newProvider(db *sql.DB, files fs.FS, table string) (*goose.Provider, error) {
+	p, err := goose.NewProvider(goose.DialectPostgres, db, files,
+		goose.WithTableName(table),
 		goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return nil, fmt.Errorf("error loading migrations: %w", err)
 	}
 	return p, nil
+}
+
+// MigrateReference is the Step that creates the reference charging module's
+// tables (stations, charging_sessions). Only `REFERENCE_CHARGING=true` runs
+// it: otherwise those tables are the charging service's, and evpush neither
+// creates, alters nor drops them.
+func MigrateReference(ctx context.Context, db *sql.DB) error {
+	files, err := fs.Sub(migrations.ReferenceFS, "reference")
+	if err != nil {
+		return fmt.Errorf("error loading reference migrations: %w", err)
+	}
+	p, err := newProvider(db, files, "evpush_reference_migrations")
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("error applying the reference charging module's migrations: %w", err)
+	}
+	return nil
 }
 
 // Rollback reverts every evpush migration (River's tables are left alone):

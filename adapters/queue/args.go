@@ -68,9 +68,11 @@ type Delivery struct {
 	SubscriptionID string `json:"subscription_id" river:"unique"`
 	// UserID and UserType are whom the subscription belonged to at fan-out:
 	// if the device has moved to someone else since, nothing is sent.
-	UserID   string       `json:"user_id"`
-	UserType string       `json:"user_type"`
-	Event    eventPayload `json:"event"`
+	UserID   string `json:"user_id"`
+	UserType string `json:"user_type"`
+	// Exactly one of Event (a charging event) and Message (a user_notification) is set.
+	Event   *eventPayload   `json:"event,omitempty"`
+	Message *messagePayload `json:"message,omitempty"`
 }
 
 // Kind implements river.JobArgs.

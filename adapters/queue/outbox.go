@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -56,6 +57,24 @@ func (o *Outbox) ChargingStarted(ctx context.Context, tx *sql.Tx, ev ChargingSta
 // ChargingCompleted enqueues a ChargingCompleted event in tx.
 func (o *Outbox) ChargingCompleted(ctx context.Context, tx *sql.Tx, ev ChargingCompleted) error {
 	return o.insert(ctx, tx, ev)
+}
+
+// UserNotification enqueues a message to one user in tx. Its args are
+// checked first, so a Go producer hears of a mistake at once (an error
+// unwrapping to domain.ErrInvalid, naming the field) rather than from a
+// cancelled job.
+//
+//	err := outbox.UserNotification(ctx, sqlTx, queue.UserNotification{
+//		UserID: "42", UserType: "client",
+//		Title:  map[string]string{"ru": "Оплата получена", "en": "Payment received"},
+//		Body:   map[string]string{"ru": "Спасибо!", "en": "Thank you!"},
+//		URL:    "/payments/981", DedupeKey: "payment-981",
+//	})
+func (o *Outbox) UserNotification(ctx context.Context, tx *sql.Tx, n UserNotification) error {
+	if _, err := n.message(time.Now()); err != nil {
+		return fmt.Errorf("error enqueueing %s: %w", n.Kind(), err)
+	}
+	return o.insert(ctx, tx, n)
 }
 
 // EnqueueTx enqueues a domain event in tx; the reference charging flow's

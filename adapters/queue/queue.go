@@ -28,6 +28,11 @@ type Handler interface {
 	Recipients(ctx context.Context, ev domain.ChargingEvent) ([]domain.Subscription, error)
 	// Deliver sends the event's notification to one subscription.
 	Deliver(ctx context.Context, subscriptionID string, to domain.Recipient, ev domain.ChargingEvent) (domain.PushResult, error)
+	// MessageRecipients validates a user message and lists the
+	// subscriptions that hear it.
+	MessageRecipients(ctx context.Context, m domain.UserMessage) ([]domain.Subscription, error)
+	// DeliverMessage sends a user message to one subscription.
+	DeliverMessage(ctx context.Context, subscriptionID string, to domain.Recipient, m domain.UserMessage) (domain.PushResult, error)
 	// CleanupSubscriptions removes subscriptions that failed permanently.
 	CleanupSubscriptions(ctx context.Context) (int, error)
 }
@@ -103,6 +108,7 @@ func New(cfg Config) (*Queue, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &startedWorker{q: q})
 	river.AddWorker(workers, &completedWorker{q: q})
+	river.AddWorker(workers, &userNotificationWorker{q: q})
 	river.AddWorker(workers, &deliveryWorker{q: q})
 	river.AddWorker(workers, &cleanupWorker{q: q})
 
@@ -196,26 +202,41 @@ func (w *completedWorker) Work(ctx context.Context, job *river.Job[ChargingCompl
 // unique by event and subscription, so a retried fan-out or a duplicate event
 // adds nothing.
 func (q *Queue) fanOut(ctx context.Context, job *rivertype.JobRow, ev domain.ChargingEvent) error {
-	subs, err := q.h.Recipients(app.WithLogger(ctx, q.log.With("job_id", job.ID, "job_kind", job.Kind)), ev)
-	if errors.Is(err, domain.ErrInvalid) {
-		// A job inserted by hand or by another service with bad args:
-		// retrying cannot help.
-		q.log.Warn("invalid charging event", "job_id", job.ID, "job_kind", job.Kind, "error", err)
-		return river.JobCancel(err)
-	}
+	subs, err := q.h.Recipients(q.jobContext(ctx, job), ev)
 	if err != nil {
+		return q.reject(job, err)
+	}
+	payload := payloadOf(ev)
+	return q.insertDeliveries(ctx, job, ev.Key(), subs, func(d *Delivery) { d.Event = &payload })
+}
+
+// jobContext carries a logger naming the job, for the use cases' logs.
+func (q *Queue) jobContext(ctx context.Context, job *rivertype.JobRow) context.Context {
+	return app.WithLogger(ctx, q.log.With("job_id", job.ID, "job_kind", job.Kind))
+}
+
+// reject cancels a job whose args are invalid (inserted by hand or by
+// another service): retrying cannot help. The reason lands in the job's
+// errors, which River UI shows. Other errors are returned for River to retry.
+func (q *Queue) reject(job *rivertype.JobRow, err error) error {
+	if !errors.Is(err, domain.ErrInvalid) {
 		return err
 	}
+	q.log.Warn("job with invalid args cancelled", "job_id", job.ID, "job_kind", job.Kind, "error", err)
+	return river.JobCancel(err)
+}
+
+// insertDeliveries inserts one Delivery per subscription, unique by key and
+// subscription; set adds what is delivered (the event or the message).
+func (q *Queue) insertDeliveries(ctx context.Context, job *rivertype.JobRow, key string, subs []domain.Subscription, set func(*Delivery)) error {
 	if len(subs) == 0 {
 		return nil
 	}
 	params := make([]river.InsertManyParams, len(subs))
 	for i, s := range subs {
-		params[i] = river.InsertManyParams{
-			Args: Delivery{EventKey: ev.Key(), SubscriptionID: s.ID,
-				UserID: s.UserID, UserType: string(s.UserType), Event: payloadOf(ev)},
-			InsertOpts: &river.InsertOpts{MaxAttempts: q.maxAttempts},
-		}
+		d := Delivery{EventKey: key, SubscriptionID: s.ID, UserID: s.UserID, UserType: string(s.UserType)}
+		set(&d)
+		params[i] = river.InsertManyParams{Args: d, InsertOpts: &river.InsertOpts{MaxAttempts: q.maxAttempts}}
 	}
 	res, err := q.client.InsertMany(ctx, params)
 	if err != nil {
@@ -227,8 +248,8 @@ func (q *Queue) fanOut(ctx context.Context, job *rivertype.JobRow, ev domain.Cha
 			skipped++
 		}
 	}
-	q.log.Debug("event fanned out", "job_id", job.ID, "job_kind", job.Kind,
-		"session_id", ev.SessionID, "deliveries", len(res)-skipped, "duplicates", skipped)
+	q.log.Debug("fanned out", "job_id", job.ID, "job_kind", job.Kind,
+		"deliveries", len(res)-skipped, "duplicates", skipped)
 	return nil
 }
 
@@ -240,12 +261,27 @@ type deliveryWorker struct {
 // Work sends one notification and turns the push service's answer into what
 // River should do next.
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[Delivery]) error {
-	ev := job.Args.Event.event()
 	log := w.q.log.With("job_id", job.ID, "job_kind", job.Kind, "attempt", job.Attempt,
-		"subscription_id", job.Args.SubscriptionID, "session_id", ev.SessionID)
+		"subscription_id", job.Args.SubscriptionID, "event_key", job.Args.EventKey)
 	to := domain.Recipient{UserID: job.Args.UserID, UserType: domain.UserType(job.Args.UserType)}
-	res, err := w.q.h.Deliver(app.WithLogger(ctx, log), job.Args.SubscriptionID, to, ev)
+	var (
+		res domain.PushResult
+		err error
+	)
+	switch a := job.Args; {
+	case a.Event != nil:
+		res, err = w.q.h.Deliver(app.WithLogger(ctx, log), a.SubscriptionID, to, a.Event.event())
+	case a.Message != nil:
+		var m domain.UserMessage
+		if m, err = a.Message.message(a.Message.OccurredAt); err == nil {
+			res, err = w.q.h.DeliverMessage(app.WithLogger(ctx, log), a.SubscriptionID, to, m)
+		}
+	default:
+		err = domain.Invalid("args", "a push_delivery needs an event or a message")
+	}
 	switch {
+	case errors.Is(err, domain.ErrInvalid):
+		return w.q.reject(job.JobRow, err)
 	case errors.Is(err, domain.ErrNotFound):
 		log.Info("subscription removed or moved to another user before delivery; nothing to send")
 		return nil

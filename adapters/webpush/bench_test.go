@@ -4,13 +4,14 @@ import (
 	"context"
 	"testing"
 
+	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/adapters/webpush"
 	"github.com/evpower/evpush/domain"
 	"github.com/evpower/evpush/test/pushservice"
 )
 
 func benchNotification() domain.Notification {
-	return domain.EventNotification(domain.ChargingEvent{Kind: domain.EventChargingStarted,
+	return messages.Default().Event(domain.ChargingEvent{Kind: domain.EventChargingStarted,
 		SessionID: "5b1c1c7e-0000-4000-8000-000000000000", StationID: "st-1", ConnectorID: 2, DriverID: "d"},
 		domain.UserTypeClient, "ru")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/adapters/webpush"
 	"github.com/evpower/evpush/domain"
 )
@@ -67,7 +68,7 @@ func TestSenderRefusesInternalAddressesAtConnect(t *testing.T) {
 	auth, _ := domain.DecodeBase64("BTBZMqHH6r4Tts7J_aSIgg")
 	for _, endpoint := range []string{srv.URL + "/push/x", "http://localhost:" + srv.URL[len("http://127.0.0.1:"):] + "/push/x"} {
 		res, err := sender.Send(context.Background(), domain.Subscription{ID: "s", Endpoint: endpoint, P256dh: p256dh, Auth: auth},
-			domain.TestNotification("en"))
+			messages.Default().Test("en"))
 		require.Error(t, err, endpoint)
 		require.Equal(t, domain.OutcomeRejected, res.Outcome, "permanent: retrying cannot help")
 		require.Contains(t, err.Error(), "refusing to connect")

@@ -228,6 +228,8 @@ func drain(body io.ReadCloser) {
 }
 
 // payload is the JSON the service worker reads (the seed's service-worker.js).
+// Field names are the Notifications API's options; optional ones are omitted
+// when unset, to keep the record small.
 type payload struct {
 	Title              string         `json:"title"`
 	Body               string         `json:"body"`
@@ -235,6 +237,8 @@ type payload struct {
 	Badge              string         `json:"badge,omitempty"`
 	Tag                string         `json:"tag,omitempty"`
 	RequireInteraction bool           `json:"requireInteraction"`
+	Renotify           bool           `json:"renotify,omitempty"`
+	Timestamp          int64          `json:"timestamp,omitempty"` // ms since the Unix epoch
 	Actions            []action       `json:"actions,omitempty"`
 	Data               map[string]any `json:"data"`
 }
@@ -256,9 +260,26 @@ func Payload(n domain.Notification) ([]byte, error) {
 	p := payload{
 		Title: n.Title, Body: n.Body, Icon: n.Icon, Badge: n.Badge, Tag: n.Tag,
 		RequireInteraction: n.RequireInteraction, Data: data,
+		// Without a tag there is nothing to replace, and Chrome throws a
+		// TypeError for renotify with an empty tag.
+		Renotify: n.Renotify && n.Tag != "",
+	}
+	// The zero time (year 1) means "not sent"; so does anything else not
+	// after the epoch: the browser reads the value as unsigned and a negative
+	// one would wrap.
+	if ms := n.Timestamp.UnixMilli(); ms > 0 {
+		p.Timestamp = ms
 	}
 	for _, a := range n.Actions {
 		p.Actions = append(p.Actions, action{Action: a.Action, Title: a.Title})
 	}
-	return json.Marshal(p)
+	// No HTML escaping: the worker hands the texts to showNotification, never
+	// to HTML, and "<" as six bytes would break domain.MaxTextBytes' budget.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

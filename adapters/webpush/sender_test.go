@@ -613,7 +613,10 @@ func TestPayloadShape(t *testing.T) {
 		},
 		{
 			"test notification",
-			domain.TestNotification("en"),
+			domain.Notification{
+				Title: "EvPower: test notification", Body: "Push notifications work on this device.",
+				Icon: domain.DefaultIcon, Badge: domain.DefaultBadge, Tag: "evpower-test", Type: "test", URL: "/",
+			},
 			`{"title":"EvPower: test notification","body":"Push notifications work on this device.","icon":"/logo-192.png","badge":"/logo-96.png","tag":"evpower-test","requireInteraction":false,"data":{"type":"test","url":"/"}}`,
 		},
 	}
@@ -625,6 +628,57 @@ func TestPayloadShape(t *testing.T) {
 			require.JSONEq(t, tt.want, string(p))
 		})
 	}
+
+	t.Run("renotify and timestamp", func(t *testing.T) {
+		t.Parallel()
+		at := time.Date(2025, 3, 14, 15, 9, 26, 535_897_932, time.UTC)
+		p, err := webpush.Payload(domain.Notification{Title: "T", Body: "B", Tag: "session-abc", Renotify: true, Timestamp: at})
+		require.NoError(t, err)
+		require.JSONEq(t, `{"title":"T","body":"B","tag":"session-abc","requireInteraction":false,`+
+			`"renotify":true,"timestamp":1741964966535,"data":{"type":"","url":""}}`, string(p))
+		// A JSON integer of milliseconds, as the Notifications API reads it.
+		require.Contains(t, string(p), `"timestamp":1741964966535,`)
+	})
+
+	t.Run("renotify and timestamp omitted when unset", func(t *testing.T) {
+		t.Parallel()
+		tests := []struct {
+			name string
+			n    domain.Notification
+		}{
+			{"unset", domain.Notification{Title: "T", Tag: "session-abc"}},
+			{"renotify without a tag", domain.Notification{Title: "T", Renotify: true}},
+			{"timestamp at the epoch", domain.Notification{Title: "T", Timestamp: time.UnixMilli(0)}},
+			{"timestamp before the epoch", domain.Notification{Title: "T", Timestamp: time.Unix(-1, 0)}},
+		}
+		for _, tt := range tests {
+			p, err := webpush.Payload(tt.n)
+			require.NoError(t, err, tt.name)
+			var got map[string]any
+			require.NoError(t, json.Unmarshal(p, &got), tt.name)
+			require.NotContains(t, got, "renotify", tt.name)
+			require.NotContains(t, got, "timestamp", tt.name)
+		}
+	})
+
+	t.Run("renotify and timestamp reach the device", func(t *testing.T) {
+		t.Parallel()
+		s := newSetup(t, webpush.Config{})
+		d, sub := s.device(t)
+		n := sessionNotification()
+		n.Renotify = true
+		n.Timestamp = time.UnixMilli(1741964966535)
+		res, err := s.sender.Send(context.Background(), sub, n)
+		require.NoError(t, err)
+		require.Equal(t, domain.OutcomeDelivered, res.Outcome)
+		msgs := s.srv.Messages(d)
+		require.Len(t, msgs, 1)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal(msgs[0].Payload, &got))
+		require.Equal(t, true, got["renotify"])
+		require.Equal(t, float64(1741964966535), got["timestamp"])
+		require.Equal(t, "session-abc", got["tag"])
+	})
 
 	t.Run("fresh slice each call", func(t *testing.T) {
 		t.Parallel()
@@ -651,4 +705,39 @@ func TestPayloadShape(t *testing.T) {
 		require.Equal(t, domain.OutcomeRejected, res.Outcome)
 		require.Zero(t, s.srv.Count())
 	})
+}
+
+// TestLargestUserMessageFits: the largest user_notification the domain
+// accepts (200 + 1,000 Cyrillic characters, the longest tag and URL, "<"
+// and quotes included) still fits Firefox for Android's record and arrives.
+func TestLargestUserMessageFits(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ name, title, body string }{
+		{"cyrillic", strings.Repeat("ж", domain.MaxTitleChars), strings.Repeat("ж", domain.MaxBodyChars)},
+		{"markup and quotes", strings.Repeat("<", domain.MaxTitleChars), strings.Repeat(`"`, domain.MaxBodyChars)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m := domain.UserMessage{
+				UserID: "u", UserType: domain.UserTypeClient,
+				Title: map[string]string{"ru": tt.title}, Body: map[string]string{"ru": tt.body},
+				URL: "/" + strings.Repeat("p", domain.MaxUserMessageURL-1), Tag: strings.Repeat("t", domain.MaxTagLength),
+				TTL: domain.MaxUserMessageTTL, Urgency: domain.UrgencyHigh, OccurredAt: time.Now(),
+			}
+			require.NoError(t, m.Validate())
+			n := m.Notification("ru", "ru")
+			p, err := webpush.Payload(n)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(p), webpush.MaxRecordSize-103)
+
+			s := newSetup(t, webpush.Config{})
+			d, sub := s.device(t)
+			res, err := s.sender.Send(context.Background(), sub, n)
+			require.NoError(t, err)
+			require.Equal(t, domain.OutcomeDelivered, res.Outcome)
+			got := s.srv.WaitFor(t, d, 1, 20*time.Second)[0]
+			require.Empty(t, got.Err)
+			require.JSONEq(t, string(p), string(got.Payload))
+		})
+	}
 }

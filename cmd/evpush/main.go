@@ -112,7 +112,7 @@ func migrate(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	if err := wiring.Migrate(ctx, db); err != nil {
+	if err := wiring.Migrate(ctx, db, cfg.ReferenceCharging); err != nil {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "evpush: migrations applied")

@@ -33,6 +33,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/evpower/evpush/adapters/auth"
+	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/adapters/queue"
 	"github.com/evpower/evpush/adapters/webpush"
 	"github.com/evpower/evpush/domain"
@@ -215,7 +216,7 @@ func baselines(push *pushservice.Server, keys domain.VAPIDKeys) error {
 	for i := range devs {
 		devs[i] = push.NewDevice()
 	}
-	payload, err := webpush.Payload(domain.EventNotification(domain.ChargingEvent{
+	payload, err := webpush.Payload(messages.Default().Event(domain.ChargingEvent{
 		Kind: domain.EventChargingStarted, SessionID: "baseline", StationID: "st-1", ConnectorID: 1, DriverID: "d",
 	}, domain.UserTypeClient, "ru"))
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/adapters/webpush"
 	"github.com/evpower/evpush/domain"
 )
@@ -138,10 +139,13 @@ func TestPWAInChromium(t *testing.T) {
 	require.Len(t, sessionID, 36)
 
 	// A push, rendered exactly as the delivery worker renders it.
-	n := domain.EventNotification(domain.ChargingEvent{
+	n := messages.Default().Event(domain.ChargingEvent{
 		Kind: domain.EventChargingStarted, SessionID: sessionID, StationID: "demo-station", ConnectorID: 1,
 		DriverID: "browser-driver",
 	}, domain.UserTypeClient, "en")
+	// With a button: a click on it must do what a click on the body does.
+	n.Actions = []domain.Action{{Action: "open", Title: "Open session"}}
+	n.Timestamp = time.UnixMilli(1_767_225_600_000)
 	payload, err := webpush.Payload(n)
 	require.NoError(t, err)
 	_, err = chromedp.Call(ctx, serviceworker.DeliverPushMessage, serviceworker.DeliverPushMessageParams{
@@ -157,22 +161,32 @@ func TestPWAInChromium(t *testing.T) {
 	// call racing showNotification could delete the new notification for
 	// good (the old flake: getNotifications() empty for 15 s, under load).
 	require.NoError(t, chromedp.Do(ctx, waitText("#last-notification", "Charging started")))
-	type shownNote struct{ Title, Body, Tag, URL string }
+	type shownNote struct {
+		Title, Body, Tag, URL string
+		Renotify              bool
+		Timestamp             int64
+		Actions               []string
+	}
 	shown, err := chromedp.Run(ctx, chromedp.Evaluate[[]shownNote](
 		`navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns =>
-		   ns.map(n => ({Title: n.title, Body: n.body, Tag: n.tag, URL: (n.data || {}).url})))`,
+		   ns.map(n => ({Title: n.title, Body: n.body, Tag: n.tag, URL: (n.data || {}).url,
+		     Renotify: n.renotify, Timestamp: n.timestamp, Actions: (n.actions || []).map(a => a.action)})))`,
 		chromedp.EvalAwaitPromise))
 	require.NoError(t, err)
 	require.Len(t, shown, 1, "%+v", shown)
 	require.Equal(t, "Charging started", shown[0].Title)
 	require.Equal(t, "Station demo-station, connector 1. Follow the session in the app.", shown[0].Body)
 	require.Equal(t, "session-"+sessionID, shown[0].Tag)
+	require.True(t, shown[0].Renotify, "completed replaces started and alerts again")
+	require.Equal(t, int64(1_767_225_600_000), shown[0].Timestamp, "the event's time")
+	require.Equal(t, []string{"open"}, shown[0].Actions)
 
-	// Click it: the worker shows data.url in the open app window. No browser
-	// API clicks a notification, so the page asks the worker's test hook to
-	// run its click handler (the same function notificationclick runs).
+	// Click its button: the worker shows data.url in the open app window,
+	// as for a click on the body. No browser API clicks a notification, so
+	// the page asks the worker's test hook to run its click handler (the same
+	// function notificationclick runs), with the button's action.
 	_, err = chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
-		`navigator.serviceWorker.ready.then(r => r.active.postMessage({type: 'evpush:test-click', tag: %q}))`,
+		`navigator.serviceWorker.ready.then(r => r.active.postMessage({type: 'evpush:test-click', tag: %q, action: 'open'}))`,
 		shown[0].Tag), chromedp.EvalAwaitPromise))
 	require.NoError(t, err)
 	want := origin + "/sessions/" + sessionID

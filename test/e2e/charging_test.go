@@ -26,14 +26,14 @@ func TestChargingFlowNotifiesDriverAndOwner(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	e.station("st-1", "owner-1", "13.33")
-	driver, owner := userToken(t, "driver-1"), userToken(t, "owner-1")
+	driver, owner := driverToken(t, "driver-1"), userToken(t, "owner-1")
 	phone, laptop, ownerPhone := e.Push.NewDevice(), e.Push.NewDevice(), e.Push.NewDevice()
 	e.subscribeIn(driver, phone, "client", "en")
 	e.subscribeIn(driver, laptop, "client", "ru")
 	e.subscribeIn(owner, ownerPhone, "owner", "ru")
 	// Someone else's devices hear nothing.
 	bystander := e.Push.NewDevice()
-	e.subscribeIn(userToken(t, "driver-2"), bystander, "client", "ru")
+	e.subscribeIn(driverToken(t, "driver-2"), bystander, "client", "ru")
 
 	r := e.call("POST", chargingAPI+"/start", driver, map[string]any{"station_id": "st-1", "connector_id": 2})
 	require.Equal(t, http.StatusOK, r.Status, r.Raw)
@@ -107,7 +107,7 @@ func TestChargingErrors(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	e.station("st-1", "owner-1", "10")
-	driver, other := userToken(t, "driver-1"), userToken(t, "driver-2")
+	driver, other := driverToken(t, "driver-1"), driverToken(t, "driver-2")
 
 	r := e.call("POST", chargingAPI+"/start", driver, map[string]any{"station_id": "nope", "connector_id": 1})
 	require.Equal(t, http.StatusNotFound, r.Status)
@@ -178,7 +178,7 @@ func TestChargingSucceedsWhilePushServicesFail(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	e.station("st-1", "owner-1", "10")
-	driver := userToken(t, "driver-1")
+	driver := driverToken(t, "driver-1")
 	d := e.Push.NewDevice()
 	e.Push.Respond(d, pushservice.Response{Status: http.StatusInternalServerError})
 	e.subscribe(driver, d, "client")
@@ -194,7 +194,7 @@ func TestDeliveryOutcomes(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	e.station("st-1", "owner-1", "10")
-	driver := userToken(t, "driver-1")
+	driver := driverToken(t, "driver-1")
 	dev := func(rs ...pushservice.Response) (*pushservice.Device, string) {
 		d := e.Push.NewDevice()
 		if len(rs) > 0 {
@@ -270,12 +270,12 @@ func TestSameEventTwiceDeliversOnce(t *testing.T) {
 	e := setup(t, nil)
 	e.station("st-1", "owner-1", "10")
 	d, o := e.Push.NewDevice(), e.Push.NewDevice()
-	e.subscribe(userToken(t, "driver-1"), d, "client")
+	e.subscribe(driverToken(t, "driver-1"), d, "client")
 	e.subscribe(userToken(t, "owner-1"), o, "owner")
 
 	outbox, err := queue.NewOutbox(e.Svc.DB)
 	require.NoError(t, err)
-	ev := queue.ChargingStarted{SessionID: "s-dup", StationID: "st-1", ConnectorID: 1, UserID: "driver-1"}
+	ev := queue.ChargingStarted{SessionID: "s-dup", StationID: "st-1", ConnectorID: 1, UserID: "driver-1", OwnerID: "owner-1"}
 	for range 2 {
 		tx, err := e.Svc.DB.Begin()
 		require.NoError(t, err)
@@ -299,7 +299,7 @@ func TestOutboxTransactions(t *testing.T) {
 	e := setup(t, map[string]string{"WORKERS": "1"})
 	e.station("st-1", "owner-1", "10")
 	d := e.Push.NewDevice()
-	e.subscribe(userToken(t, "driver-1"), d, "client")
+	e.subscribe(driverToken(t, "driver-1"), d, "client")
 	outbox, err := queue.NewOutbox(e.Svc.DB)
 	require.NoError(t, err)
 	gdb, err := gorm.Open(postgres.New(postgres.Config{Conn: e.Svc.DB}), &gorm.Config{})
@@ -380,11 +380,11 @@ func TestPlainSQLInsertIsDelivered(t *testing.T) {
 	e := setup(t, nil)
 	e.station("st-9", "owner-9", "12")
 	d, o := e.Push.NewDevice(), e.Push.NewDevice()
-	e.subscribeIn(userToken(t, "driver-9"), d, "client", "en")
+	e.subscribeIn(driverToken(t, "driver-9"), d, "client", "en")
 	e.subscribeIn(token(t, jwt.MapClaims{"sub": "owner-9"}), o, "owner", "en")
 
 	args, err := json.Marshal(map[string]any{
-		"session_id": "legacy-42", "station_id": "st-9", "user_id": "driver-9",
+		"session_id": "legacy-42", "station_id": "st-9", "user_id": "driver-9", "owner_id": "owner-9",
 		"energy_kwh": 7.25, "amount": 87.0,
 	})
 	require.NoError(t, err)
@@ -399,7 +399,7 @@ func TestPlainSQLInsertIsDelivered(t *testing.T) {
 	p := payload(t, e.Push.WaitFor(t, d, 1, waitBudget)[0])
 	require.Equal(t, "7.25 kWh delivered, amount due 87.00 KGS.", p["body"])
 	p = payload(t, e.Push.WaitFor(t, o, 1, waitBudget)[0])
-	require.Equal(t, "Station st-9: 7.25 kWh, 87.00 KGS.", p["body"], "owner found from the station")
+	require.Equal(t, "Station st-9: 7.25 kWh, 87.00 KGS.", p["body"], "owner from owner_id")
 	var foreign string
 	require.NoError(t, e.Svc.DB.QueryRow(`SELECT state FROM river_job WHERE kind = 'someone_elses_job'`).Scan(&foreign))
 	require.Equal(t, "available", foreign, "left for its own workers")

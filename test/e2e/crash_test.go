@@ -97,7 +97,7 @@ func TestWorkerKilledMidDeliveryLosesNothing(t *testing.T) {
 	// The first request hangs until the worker dies; later ones succeed.
 	e.Push.Respond(d, pushservice.Response{Status: http.StatusCreated, Delay: time.Minute},
 		pushservice.Response{Status: http.StatusCreated})
-	subID := e.subscribe(userToken(t, "driver-1"), d, "client")
+	subID := e.subscribe(driverToken(t, "driver-1"), d, "client")
 	// PUSH_TIMEOUT leaves the rescued attempt room on a loaded machine (a
 	// timeout there would be a real, extra attempt); JOB_RESCUE_AFTER is the
 	// least the config allows above it.
@@ -107,7 +107,7 @@ func TestWorkerKilledMidDeliveryLosesNothing(t *testing.T) {
 	}
 
 	first := startProcess(t, workerEnv, "-workers-only")
-	r := e.call("POST", chargingAPI+"/start", userToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
+	r := e.call("POST", chargingAPI+"/start", driverToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
 	require.Equal(t, http.StatusOK, r.Status)
 
 	// Kill the worker while its push request is in flight. "running" in
@@ -156,13 +156,13 @@ func TestSIGTERMFinishesTheJobInFlight(t *testing.T) {
 	e.station("st-1", "owner-1", "10")
 	d := e.Push.NewDevice()
 	e.Push.Respond(d, pushservice.Response{Status: http.StatusCreated, Delay: 2 * time.Second})
-	subID := e.subscribe(userToken(t, "driver-1"), d, "client")
+	subID := e.subscribe(driverToken(t, "driver-1"), d, "client")
 	worker := startProcess(t, map[string]string{
 		"DATABASE_URL": e.DBURL, "JWT_SECRET": testSecret, "PUSH_ALLOW_LOOPBACK": "true",
 		"HTTP_ADDR": freeAddr(t), "SHUTDOWN_TIMEOUT": "20s", "LOG_LEVEL": "info",
 	})
 
-	r := e.call("POST", chargingAPI+"/start", userToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
+	r := e.call("POST", chargingAPI+"/start", driverToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
 	require.Equal(t, http.StatusOK, r.Status)
 	state, _ := e.jobState(subID, "running")
 	require.Equal(t, "running", state)

@@ -63,6 +63,10 @@ func setupOn(t testing.TB, dbURL, serviceDB string, extra map[string]string, opt
 		// Tests call faster than any user; TestRateLimits turns these on.
 		"RATE_LIMIT_TEST":      "off",
 		"RATE_LIMIT_SUBSCRIBE": "off",
+		"RATE_LIMIT_CHARGING":  "off",
+		// Most tests drive the flow through the demo charging module;
+		// reference_test.go runs without it.
+		"REFERENCE_CHARGING": "true",
 	}
 	for k, v := range extra {
 		vars[k] = v
@@ -119,6 +123,12 @@ func token(t testing.TB, claims jwt.MapClaims) string {
 
 func userToken(t testing.TB, user string) string {
 	return token(t, jwt.MapClaims{"sub": user})
+}
+
+// driverToken is a token of the client role: the charging demo's start and
+// stop take no other.
+func driverToken(t testing.TB, user string) string {
+	return token(t, jwt.MapClaims{"sub": user, "user_type": "client"})
 }
 
 // response is a decoded JSON answer.

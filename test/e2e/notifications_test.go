@@ -217,7 +217,7 @@ func TestBodyLimit(t *testing.T) {
 	e := setup(t, nil)
 	big := `{"user_type":"client","pad":"` + strings.Repeat("x", 70<<10) + `"}`
 	for _, path := range []string{api + "/subscribe", api + "/unsubscribe", api + "/test", chargingAPI + "/start", chargingAPI + "/stop"} {
-		r := e.call("POST", path, userToken(t, "u1"), big)
+		r := e.call("POST", path, driverToken(t, "u1"), big)
 		require.Equal(t, http.StatusRequestEntityTooLarge, r.Status, path)
 		require.NotEmpty(t, r.Body["detail"])
 	}
@@ -299,7 +299,7 @@ func TestRoleClaimLimitsUserType(t *testing.T) {
 func TestSendTestReport(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	tok := userToken(t, "driver-1")
+	tok := driverToken(t, "driver-1")
 
 	r := e.call("POST", api+"/test", tok, nil)
 	require.Equal(t, http.StatusOK, r.Status)

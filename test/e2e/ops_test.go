@@ -64,8 +64,8 @@ func TestRiverUIBehindCredentials(t *testing.T) {
 	// One API call of the UI: the jobs list, showing a delivery we cause.
 	e.station("st-1", "owner-1", "1")
 	d := e.Push.NewDevice()
-	e.subscribe(userToken(t, "driver-1"), d, "client")
-	r := e.call("POST", chargingAPI+"/start", userToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
+	e.subscribe(driverToken(t, "driver-1"), d, "client")
+	r := e.call("POST", chargingAPI+"/start", driverToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
 	require.Equal(t, http.StatusOK, r.Status)
 	e.Push.WaitFor(t, d, 1, waitBudget)
 	e.idle()
@@ -104,8 +104,8 @@ func TestMetrics(t *testing.T) {
 	e := setup(t, map[string]string{"OPS_USERNAME": opsUser, "OPS_PASSWORD": opsPass})
 	e.station("st-1", "owner-1", "1")
 	d := e.Push.NewDevice()
-	e.subscribe(userToken(t, "driver-1"), d, "client")
-	r := e.call("POST", chargingAPI+"/start", userToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
+	e.subscribe(driverToken(t, "driver-1"), d, "client")
+	r := e.call("POST", chargingAPI+"/start", driverToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
 	require.Equal(t, http.StatusOK, r.Status)
 	e.Push.WaitFor(t, d, 1, waitBudget)
 	e.idle()
@@ -189,7 +189,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	r = e.call("GET", "/readyz", "", nil)
 	require.Equal(t, "not_ready", r.Body["status"])
 	require.Equal(t, "unreachable", r.Body["checks"].(map[string]any)["database"])
-	tok := userToken(t, "u1")
+	tok := driverToken(t, "u1")
 	for _, c := range []struct {
 		path string
 		body any
@@ -286,7 +286,7 @@ func TestLogsKeepSecretsOut(t *testing.T) {
 	t.Parallel()
 	e := setup(t, map[string]string{"LOG_LEVEL": "debug"})
 	e.station("st-1", "owner-1", "1")
-	tok := userToken(t, "driver-1")
+	tok := driverToken(t, "driver-1")
 	ok, broken, gone := e.Push.NewDevice(), e.Push.NewDevice(), e.Push.NewDevice()
 	e.Push.Respond(broken, pushservice.Response{Status: http.StatusBadRequest, Body: "bad things"})
 	e.Push.Respond(gone, pushservice.Response{Status: http.StatusGone})

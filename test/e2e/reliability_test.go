@@ -113,7 +113,7 @@ func TestDatabaseOutageDuringStream(t *testing.T) {
 	proxy := newTCPProxy(t, "127.0.0.1:5432")
 	e := setupVia(t, proxy, nil)
 	e.station("st-1", "owner-1", "1")
-	tok := userToken(t, "driver-1")
+	tok := driverToken(t, "driver-1")
 	d := e.Push.NewDevice()
 	e.subscribe(tok, d, "client")
 
@@ -179,16 +179,16 @@ func TestHangingPushServiceHoldsUpNobody(t *testing.T) {
 	e.station("st-1", "owner-1", "1")
 	slow, fast := e.Push.NewDevice(), e.Push.NewDevice()
 	e.Push.Respond(slow, pushservice.Response{Status: http.StatusCreated, Delay: time.Minute})
-	slowID := e.subscribe(userToken(t, "slow-driver"), slow, "client")
-	e.subscribe(userToken(t, "fast-driver"), fast, "client")
+	slowID := e.subscribe(driverToken(t, "slow-driver"), slow, "client")
+	e.subscribe(driverToken(t, "fast-driver"), fast, "client")
 
-	r := e.call("POST", chargingAPI+"/start", userToken(t, "slow-driver"), map[string]any{"station_id": "st-1", "connector_id": 1})
+	r := e.call("POST", chargingAPI+"/start", driverToken(t, "slow-driver"), map[string]any{"station_id": "st-1", "connector_id": 1})
 	require.Equal(t, http.StatusOK, r.Status)
 	state, _ := e.jobState(slowID, "running")
 	require.Equal(t, "running", state)
 	require.Eventually(t, func() bool { return e.Push.Waiting(slow) == 1 }, waitBudget, 20*time.Millisecond,
 		"the slow device's request hangs at the push service")
-	r = e.call("POST", chargingAPI+"/start", userToken(t, "fast-driver"), map[string]any{"station_id": "st-1", "connector_id": 2})
+	r = e.call("POST", chargingAPI+"/start", driverToken(t, "fast-driver"), map[string]any{"station_id": "st-1", "connector_id": 2})
 	require.Equal(t, http.StatusOK, r.Status)
 	e.Push.WaitFor(t, fast, 1, waitBudget)
 	require.Equal(t, 1, e.Push.Waiting(slow), "delivered to the fast device while the slow one still hangs")
@@ -213,8 +213,8 @@ func TestPushServiceAlways500(t *testing.T) {
 	e.station("st-1", "owner-1", "1")
 	d := e.Push.NewDevice()
 	e.Push.Respond(d, pushservice.Response{Status: http.StatusInternalServerError})
-	id := e.subscribe(userToken(t, "driver-1"), d, "client")
-	r := e.call("POST", chargingAPI+"/start", userToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
+	id := e.subscribe(driverToken(t, "driver-1"), d, "client")
+	r := e.call("POST", chargingAPI+"/start", driverToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
 	require.Equal(t, http.StatusOK, r.Status)
 
 	state, attempt := e.jobState(id)
@@ -249,8 +249,8 @@ func TestRetryAfterTwoSecondsIsHonoured(t *testing.T) {
 	d := e.Push.NewDevice()
 	e.Push.Respond(d, pushservice.Response{Status: http.StatusTooManyRequests, Header: map[string]string{"Retry-After": "2"}},
 		pushservice.Response{Status: http.StatusCreated})
-	e.subscribe(userToken(t, "driver-1"), d, "client")
-	r := e.call("POST", chargingAPI+"/start", userToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
+	e.subscribe(driverToken(t, "driver-1"), d, "client")
+	r := e.call("POST", chargingAPI+"/start", driverToken(t, "driver-1"), map[string]any{"station_id": "st-1", "connector_id": 1})
 	require.Equal(t, http.StatusOK, r.Status)
 	msgs := e.Push.WaitFor(t, d, 2, waitBudget)
 	require.Equal(t, http.StatusTooManyRequests, msgs[0].Status)
@@ -299,17 +299,19 @@ func TestConcurrentSubscribeUnsubscribeOfOneEndpoint(t *testing.T) {
 	require.LessOrEqual(t, n, 1)
 }
 
-// TestMigrationsAreReversible: every evpush migration has a working Down.
+// TestMigrationsAreReversible: every evpush migration has a working Down,
+// and rolling evpush back leaves the charging service's tables alone.
 func TestMigrationsAreReversible(t *testing.T) {
 	t.Parallel()
 	db := testdb.Open(t, testdb.New(t))
 	ctx := context.Background()
 	require.NoError(t, postgres.Rollback(ctx, db))
-	var exists bool
-	require.NoError(t, db.QueryRow(`SELECT to_regclass('push_subscriptions') IS NOT NULL`).Scan(&exists))
+	var exists, stations bool
+	require.NoError(t, db.QueryRow(`SELECT to_regclass('push_subscriptions') IS NOT NULL, to_regclass('stations') IS NOT NULL`).Scan(&exists, &stations))
 	require.False(t, exists)
+	require.True(t, stations, "stations belong to the charging service (or the reference module): never dropped")
 	require.NoError(t, postgres.Migrate(ctx, db))
-	require.NoError(t, db.QueryRow(`SELECT to_regclass('push_subscriptions') IS NOT NULL AND to_regclass('stations') IS NOT NULL`).Scan(&exists))
+	require.NoError(t, db.QueryRow(`SELECT to_regclass('push_subscriptions') IS NOT NULL`).Scan(&exists))
 	require.True(t, exists)
 	pending, err := postgres.Pending(ctx, db)
 	require.NoError(t, err)

@@ -52,7 +52,7 @@ func TestSoak(t *testing.T) {
 	}
 	cs := make([]*client, clients)
 	for i := range cs {
-		c := &client{tok: userToken(t, "soak-"+strconv.Itoa(i)), stable: e.Push.NewDevice()}
+		c := &client{tok: driverToken(t, "soak-"+strconv.Itoa(i)), stable: e.Push.NewDevice()}
 		e.subscribe(c.tok, c.stable, "client")
 		cs[i] = c
 	}

@@ -45,6 +45,21 @@ func AdminURL() string {
 // tb ends, and returns its URL.
 func New(tb testing.TB) string {
 	tb.Helper()
+	return create(tb, func(ctx context.Context, admin *sql.DB) string { return ensureTemplate(ctx, tb, admin) })
+}
+
+// Empty creates a database with nothing in it, not even evpush's tables, for
+// tb, dropped when tb ends: for tests of what a first start creates, or of
+// starting beside another service's tables.
+func Empty(tb testing.TB) string {
+	tb.Helper()
+	return create(tb, func(context.Context, *sql.DB) string { return "template0" })
+}
+
+// create makes a database from the template that template names, and drops
+// it when tb ends.
+func create(tb testing.TB, template func(context.Context, *sql.DB) string) string {
+	tb.Helper()
 	if testing.Short() {
 		tb.Skip("needs PostgreSQL; skipped with -short")
 	}
@@ -52,18 +67,17 @@ func New(tb testing.TB) string {
 	defer cancel()
 	admin := open(tb, AdminURL())
 	defer admin.Close()
-
-	tpl := ensureTemplate(ctx, tb, admin)
+	tpl := template(ctx, admin)
 	name := fmt.Sprintf("evpush_t_%d_%s", time.Now().UnixNano(), randHex(3))
-	create := fmt.Sprintf(`CREATE DATABASE %q TEMPLATE %q`, name, tpl)
+	stmt := fmt.Sprintf(`CREATE DATABASE %q TEMPLATE %q`, name, tpl)
 	for attempt := 0; ; attempt++ {
-		_, err := admin.ExecContext(ctx, create)
+		_, err := admin.ExecContext(ctx, stmt)
 		if err == nil {
 			break
 		}
 		// 55006: another test is copying the same template right now.
 		if !isCode(err, "55006") || attempt > 50 {
-			tb.Fatalf("testdb: %s: %v", create, err)
+			tb.Fatalf("testdb: %s: %v", stmt, err)
 		}
 		time.Sleep(time.Duration(20+attempt*10) * time.Millisecond)
 	}
@@ -133,7 +147,9 @@ func ensureTemplate(ctx context.Context, tb testing.TB, admin *sql.DB) string {
 		}
 	}
 	db := open(tb, withDatabase(tb, AdminURL(), building))
-	err = postgres.Migrate(ctx, db, queue.Migrate)
+	// With the reference charging module's tables: most end-to-end tests
+	// drive the flow through it (the tests of running without it use Empty).
+	err = postgres.Migrate(ctx, db, queue.Migrate, postgres.MigrateReference)
 	db.Close()
 	if err != nil {
 		tb.Fatalf("testdb: migrating template: %v", err)
@@ -181,17 +197,19 @@ func dropStale(ctx context.Context, conn *sql.Conn, current string) {
 // migrationsHash fingerprints evpush's SQL files and River's migrations.
 func migrationsHash(tb testing.TB) string {
 	h := sha256.New()
-	err := fs.WalkDir(migrations.FS, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+	for _, files := range []fs.FS{migrations.FS, migrations.ReferenceFS} {
+		err := fs.WalkDir(files, ".", func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(files, path)
+			h.Write([]byte(path))
+			h.Write(b)
 			return err
+		})
+		if err != nil {
+			tb.Fatalf("testdb: %v", err)
 		}
-		b, err := fs.ReadFile(migrations.FS, path)
-		h.Write([]byte(path))
-		h.Write(b)
-		return err
-	})
-	if err != nil {
-		tb.Fatalf("testdb: %v", err)
 	}
 	m, err := rivermigrate.New(riverdatabasesql.New(nil), nil)
 	if err != nil {

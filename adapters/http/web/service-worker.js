@@ -1,13 +1,16 @@
 /* EvPower service worker (classic script, scope '/').
  *
  * push                    shows the notification exactly as the API guide's
- *                         service-worker.js does (same defaults), then tells
- *                         the open pages ({type: 'evpush:push', payload}).
- * notificationclick       opens (or focuses) notification.data.url, same origin only.
+ *                         service-worker.js does (same defaults), plus
+ *                         renotify and timestamp when the payload has them,
+ *                         then tells the open pages ({type: 'evpush:push', payload}).
+ * notificationclick       opens (or focuses) notification.data.url, same origin
+ *                         only; a click on an action button does the same.
  * pushsubscriptionchange  registers the push service's new subscription with
  *                         evpush, using the settings evpush-client.js sent.
  * message                 'evpush:config' / 'evpush:config-clear' (those
- *                         settings) and 'evpush:test-click' (a test hook).
+ *                         settings) and 'evpush:test-click' (a test hook,
+ *                         optionally with the action button to click).
  *
  * Functions are top-level declarations on purpose: the Node tests load this
  * file with `vm` and call them directly.
@@ -45,20 +48,30 @@ function parsePushData(data) {
   }
 }
 
-/** Title and options with the guide's defaults, field for field. */
+/**
+ * Title and options with the guide's defaults, field for field, plus two
+ * options the guide lacks, set only when the payload carries them:
+ *   renotify   only with the payload's own tag: Chrome throws a TypeError for
+ *              renotify with an empty tag, and alerting again on the guide's
+ *              catch-all 'default' tag would make every untagged message buzz;
+ *   timestamp  ms since the epoch, only a finite, non-negative number (the
+ *              browser reads it as unsigned: a negative one would wrap).
+ */
 function notificationFromPayload(data) {
-  return {
-    title: data.title || 'EvPower Notification',
-    options: {
-      body: data.body || 'You have a new notification',
-      icon: data.icon || '/logo-192.png',
-      badge: data.badge || '/logo-96.png',
-      data: data.data || {},
-      actions: data.actions || [],
-      tag: data.tag || 'default',
-      requireInteraction: data.requireInteraction || false,
-    },
+  var options = {
+    body: data.body || 'You have a new notification',
+    icon: data.icon || '/logo-192.png',
+    badge: data.badge || '/logo-96.png',
+    data: data.data || {},
+    actions: data.actions || [],
+    tag: data.tag || 'default',
+    requireInteraction: data.requireInteraction || false,
   };
+  if (data.renotify === true && data.tag) options.renotify = true;
+  if (typeof data.timestamp === 'number' && isFinite(data.timestamp) && data.timestamp >= 0) {
+    options.timestamp = data.timestamp;
+  }
+  return { title: data.title || 'EvPower Notification', options: options };
 }
 
 function windowClients() {
@@ -110,7 +123,9 @@ function clickTarget(notification) {
  *   2. else navigate an open window of this app to it (one app window, as an
  *      installed PWA expects; navigate() needs no user activation);
  *   3. else open a new window.
- * Every action button does the same: the payload's actions carry no URL.
+ * A click on an action button (action non-empty, e.g. 'open') does exactly
+ * the same as a click on the body: the payload's actions carry no URL, so
+ * every button means "show me". action is only logged.
  *
  * Resolves to {url, via: 'focus'|'navigate'|'open'}, plus `error` when the
  * browser refused: focus and openWindow are allowed only while a real
@@ -150,8 +165,10 @@ function handleNotificationClick(notification, action) {
   });
 }
 
+// One handler for the body and every action button: event.action is '' for
+// the body and the button's action otherwise; both show data.url.
 self.addEventListener('notificationclick', function (event) {
-  event.waitUntil(handleNotificationClick(event.notification, event.action));
+  event.waitUntil(handleNotificationClick(event.notification, event.action || ''));
 });
 
 // ---------------------------------------------------------------------------
@@ -264,8 +281,10 @@ function reply(event, message) {
 }
 
 /**
- * Test hook: {type: 'evpush:test-click', tag} runs handleNotificationClick on
- * the shown notification with that tag and replies {ok, url, via, error?}.
+ * Test hook: {type: 'evpush:test-click', tag, action?} runs
+ * handleNotificationClick on the shown notification with that tag, as a click
+ * on the action button `action` (omitted or '': the body), and replies
+ * {ok, action, url, via, error?}.
  *
  * Why it exists: no browser API clicks a notification, and headless Chrome
  * shows none to click, so an end-to-end test could never reach the click
@@ -275,17 +294,18 @@ function reply(event, message) {
  * still say what the handler chose. Harmless in production: only pages of
  * this origin can message the worker, and a shown notification just gets closed.
  */
-function testClick(event, tag) {
+function testClick(event, tag, action) {
+  action = action ? String(action) : '';
   return self.registration.getNotifications({ tag: tag }).then(function (list) {
     if (!list || list.length === 0) {
-      reply(event, { ok: false, error: 'no notification with tag ' + JSON.stringify(tag) });
+      reply(event, { ok: false, action: action, error: 'no notification with tag ' + JSON.stringify(tag) });
       return;
     }
-    return handleNotificationClick(list[0], '').then(function (result) {
-      reply(event, Object.assign({ ok: true }, result));
+    return handleNotificationClick(list[0], action).then(function (result) {
+      reply(event, Object.assign({ ok: true, action: action }, result));
     });
   }).catch(function (err) {
-    reply(event, { ok: false, error: String(err) });
+    reply(event, { ok: false, action: action, error: String(err) });
   });
 }
 
@@ -301,6 +321,6 @@ self.addEventListener('message', function (event) {
   } else if (msg.type === 'evpush:config-clear') {
     event.waitUntil(clearConfig().then(function () { ack(event); }));
   } else if (msg.type === 'evpush:test-click') {
-    event.waitUntil(testClick(event, msg.tag));
+    event.waitUntil(testClick(event, msg.tag, msg.action));
   }
 });

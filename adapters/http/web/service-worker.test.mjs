@@ -156,6 +156,44 @@ test('push with an empty JSON object uses the guide\'s defaults', async () => {
   assert.deepEqual(sw.shown, [DEFAULTS]);
 });
 
+test('push passes renotify and timestamp through to showNotification and the pages', async () => {
+  const page = fakeWindow(`${ORIGIN}/`);
+  const sw = loadWorker({ windows: [page] });
+  const timestamp = 1741964966535;
+  await dispatch(sw.handlers.push, { data: pushData(JSON.stringify({ ...STARTED, renotify: true, timestamp })) });
+  assert.equal(sw.shown.length, 1);
+  assert.equal(sw.shown[0].options.renotify, true);
+  assert.equal(sw.shown[0].options.timestamp, timestamp);
+  assert.equal(sw.shown[0].options.tag, 'session-s-42');
+  assert.equal(page.messages[0].payload.renotify, true);
+  assert.equal(page.messages[0].payload.timestamp, timestamp);
+});
+
+test('push drops renotify without a tag and a timestamp that is not a finite number', async () => {
+  const cases = [
+    // renotify on the default tag would alert for every untagged message; Chrome throws for an empty one
+    { renotify: true },
+    { renotify: true, tag: '' },
+    { renotify: false, tag: 'session-s-42' },
+    { renotify: 'true', tag: 'session-s-42' },
+    { timestamp: '1741964966535' },
+    { timestamp: null },
+    { timestamp: -1 },
+  ];
+  for (const extra of cases) {
+    const sw = loadWorker();
+    await dispatch(sw.handlers.push, { data: pushData(JSON.stringify({ title: 'T', ...extra })) });
+    assert.equal('renotify' in sw.shown[0].options, false, JSON.stringify(extra));
+    assert.equal('timestamp' in sw.shown[0].options, false, JSON.stringify(extra));
+  }
+  // Non-finite numbers never come out of JSON: call the function directly.
+  const sw = loadWorker();
+  for (const timestamp of [NaN, Infinity, -Infinity]) {
+    assert.equal('timestamp' in sw.scope.notificationFromPayload({ timestamp }).options, false, String(timestamp));
+  }
+  assert.equal(sw.scope.notificationFromPayload({ timestamp: 0 }).options.timestamp, 0);
+});
+
 test('push with a plain-text body shows it as the body', async () => {
   const sw = loadWorker();
   await dispatch(sw.handlers.push, { data: pushData('Charging finished') });
@@ -203,6 +241,36 @@ test('notificationclick focuses a window already showing the URL instead of open
   assert.deepEqual(sw.opened, []);
 });
 
+test('notificationclick on an action button does exactly what a click on the body does', async () => {
+  // Each scenario runs twice, in a fresh worker: once on the body (action ''), once on the 'open' button.
+  const scenarios = {
+    open: () => [],
+    navigate: () => [fakeWindow(`${ORIGIN}/`)],
+    focus: () => [fakeWindow(`${ORIGIN}/`), fakeWindow(`${ORIGIN}/sessions/s-42`)],
+    'open (uncontrolled window)': () => [fakeWindow(`${ORIGIN}/`, { controlled: false })],
+  };
+  for (const [name, makeWindows] of Object.entries(scenarios)) {
+    const runs = {};
+    for (const action of ['', 'open']) {
+      const windows = makeWindows();
+      const sw = loadWorker({ windows });
+      const n = notification({ url: '/sessions/s-42' });
+      let result;
+      const realHandle = sw.scope.handleNotificationClick;
+      sw.scope.handleNotificationClick = (...args) => (result = realHandle(...args));
+      await dispatch(sw.handlers.notificationclick, { notification: n, action });
+      runs[action] = {
+        result: plain(await result),
+        closed: n.closed,
+        opened: sw.opened,
+        windows: windows.map((w) => ({ url: w.url, focused: w.focused, navigated: w.navigated })),
+      };
+    }
+    assert.equal(runs[''].closed, true, name);
+    assert.deepEqual(runs.open, runs[''], name);
+  }
+});
+
 test('notificationclick without a URL opens the home page', async () => {
   const sw = loadWorker();
   await dispatch(sw.handlers.notificationclick, { notification: notification({}), action: '' });
@@ -235,7 +303,7 @@ test('test hook evpush:test-click runs the click handler on the notification wit
   const replies = [];
   const port = { postMessage: (m) => replies.push(plain(m)) };
   await dispatch(sw.handlers.message, { data: { type: 'evpush:test-click', tag: 'session-s-42' }, ports: [port] });
-  assert.deepEqual(replies, [{ ok: true, url: `${ORIGIN}/sessions/s-42`, via: 'open' }]);
+  assert.deepEqual(replies, [{ ok: true, action: '', url: `${ORIGIN}/sessions/s-42`, via: 'open' }]);
   assert.deepEqual(sw.opened, [`${ORIGIN}/sessions/s-42`]);
 
   // no such tag; reply through event.source when no port is given
@@ -243,6 +311,23 @@ test('test hook evpush:test-click runs the click handler on the notification wit
   await dispatch(sw.handlers.message, { data: { type: 'evpush:test-click', tag: 'nope' }, ports: [], source });
   assert.equal(source.messages.length, 1);
   assert.equal(source.messages[0].ok, false);
+});
+
+test('test hook evpush:test-click with an action clicks that button, like the body', async () => {
+  const home = fakeWindow(`${ORIGIN}/`);
+  const sw = loadWorker({ windows: [home] });
+  await dispatch(sw.handlers.push, { data: pushData(JSON.stringify(STARTED)) });
+  const seen = [];
+  const realHandle = sw.scope.handleNotificationClick;
+  sw.scope.handleNotificationClick = (n, action) => { seen.push(action); return realHandle(n, action); };
+  const replies = [];
+  const port = { postMessage: (m) => replies.push(plain(m)) };
+  await dispatch(sw.handlers.message, { data: { type: 'evpush:test-click', tag: 'session-s-42', action: 'open' }, ports: [port] });
+  assert.deepEqual(seen, ['open']);
+  assert.deepEqual(replies, [{ ok: true, action: 'open', url: `${ORIGIN}/sessions/s-42`, via: 'navigate' }]);
+  assert.deepEqual(home.navigated, [`${ORIGIN}/sessions/s-42`]);
+  assert.equal(home.focused, 1);
+  assert.deepEqual(sw.opened, []);
 });
 
 test('evpush:config is stored in Cache Storage and evpush:config-clear removes it', async () => {

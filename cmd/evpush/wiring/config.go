@@ -16,6 +16,7 @@ import (
 
 	"github.com/evpower/evpush/adapters/auth"
 	httpadapter "github.com/evpower/evpush/adapters/http"
+	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/adapters/queue"
 	"github.com/evpower/evpush/adapters/webpush"
 	"github.com/evpower/evpush/app"
@@ -46,6 +47,12 @@ type Config struct {
 	JWTIssuer    string
 	JWTAudience  string
 	JWTLeeway    time.Duration
+	// JWTUserClaim holds the user id (a string or an integer); JWTRoleClaim
+	// the role (empty: user_type, then role); JWTRoleValues, when not nil,
+	// maps the backend's role values to ours, and only those give a role.
+	JWTUserClaim  string
+	JWTRoleClaim  string
+	JWTRoleValues map[string]domain.UserType
 
 	VAPIDSubject string
 	VAPIDKeys    domain.VAPIDKeys // zero: read from the database or generated once
@@ -73,6 +80,16 @@ type Config struct {
 	Workers       int           // deliveries at once in this process
 	RescueAfter   time.Duration // when a job left running by a dead process is retried
 	DefaultLocale string
+
+	// Messages are the notification texts (embedded, overridden from
+	// MESSAGES_DIR) and click targets (LINK_*).
+	Messages domain.Messages
+
+	// ReferenceCharging turns on the demo charging module: its tables and
+	// POST /api/v1/charging/start|stop. Off in production, where the
+	// charging service owns those tables.
+	ReferenceCharging bool
+	ChargingLimit     httpadapter.RateLimit // per user and minute, start and stop together
 
 	CORSOrigins []string
 
@@ -134,6 +151,20 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if len(c.JWTSecret) == 0 && c.JWTPublicKey == nil {
 		check(configError("JWT_SECRET", "set it (HS256) or JWT_PUBLIC_KEY_FILE (RS256/ES256)"))
 	}
+	c.JWTUserClaim = env("JWT_USER_CLAIM", auth.DefaultUserClaim)
+	check(wrapName("JWT_USER_CLAIM", auth.CheckClaimName(c.JWTUserClaim)))
+	if c.JWTRoleClaim = env("JWT_ROLE_CLAIM", ""); c.JWTRoleClaim != "" {
+		check(wrapName("JWT_ROLE_CLAIM", auth.CheckClaimName(c.JWTRoleClaim)))
+	}
+	for _, name := range auth.RoleClaims(c.JWTRoleClaim) {
+		if name == c.JWTUserClaim {
+			check(configError("JWT_USER_CLAIM", fmt.Sprintf("%q is read for the role too (JWT_ROLE_CLAIM)", name)))
+		}
+	}
+	if v := env("JWT_ROLE_VALUES", ""); v != "" {
+		c.JWTRoleValues, err = auth.ParseRoleValues(v)
+		check(wrapName("JWT_ROLE_VALUES", err))
+	}
 
 	if !strings.HasPrefix(c.VAPIDSubject, "mailto:") && !strings.HasPrefix(c.VAPIDSubject, "https://") {
 		check(configError("VAPID_SUBJECT", `must start with "mailto:" or "https://"`))
@@ -185,11 +216,30 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		check(configError("JOB_RESCUE_AFTER", "must be longer than PUSH_TIMEOUT + 5s, or live jobs would be rescued"))
 	}
 	c.DefaultLocale = env("DEFAULT_LOCALE", domain.DefaultLocale)
-	if l, ok := domain.NormalizeLocale(c.DefaultLocale); !ok || !domain.SupportedLocale(l) {
-		check(configError("DEFAULT_LOCALE", "must be a language with messages: ru or en"))
+	catalog, err := messages.Load(env("MESSAGES_DIR", ""), domain.DefaultLocale)
+	if err != nil {
+		check(configError("MESSAGES_DIR", err.Error()))
+	} else if l, ok := domain.NormalizeLocale(c.DefaultLocale); !ok || !catalog.Has(l) {
+		check(configError("DEFAULT_LOCALE", "must be a language of the message catalogue: "+strings.Join(catalog.Languages(), ", ")))
+	} else if catalog, err = catalog.WithFallback(l); err != nil {
+		check(configError("DEFAULT_LOCALE", err.Error()))
 	} else {
 		c.DefaultLocale = l
+		c.Messages.Catalog = catalog
 	}
+	c.Messages.Links = domain.Links{}
+	for typ, def := range domain.DefaultLinks {
+		name := "LINK_" + strings.ToUpper(string(typ))
+		t := env(name, def)
+		if err := domain.ValidateLinkTemplate(t); err != nil {
+			check(configError(name, err.Error()))
+		}
+		c.Messages.Links[typ] = t
+	}
+	c.ReferenceCharging, err = boolEnv(env("REFERENCE_CHARGING", "false"))
+	check(wrapName("REFERENCE_CHARGING", err))
+	c.ChargingLimit, err = rateEnv(env("RATE_LIMIT_CHARGING", ""), DefaultChargingLimit)
+	check(wrapName("RATE_LIMIT_CHARGING", err))
 
 	c.OpsUsername, c.OpsPassword = env("OPS_USERNAME", ""), env("OPS_PASSWORD", "")
 	switch {
@@ -269,6 +319,7 @@ func durationEnv(v string, def, lo, hi time.Duration) (time.Duration, error) {
 var (
 	DefaultTestLimit               = httpadapter.RateLimit{PerMinute: 6, Burst: 3}
 	DefaultSubscribeLimit          = httpadapter.RateLimit{PerMinute: 60, Burst: 20}
+	DefaultChargingLimit           = httpadapter.RateLimit{PerMinute: 6, Burst: 3}
 	DefaultMaxSubscriptionsPerUser = 20
 )
 

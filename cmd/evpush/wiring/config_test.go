@@ -358,3 +358,119 @@ func TestLoadConfig_GarbageKeyFileWithoutSecret(t *testing.T) {
 	require.Contains(t, err.Error(), "config: JWT_PUBLIC_KEY_FILE: ")
 	require.Contains(t, err.Error(), "config: JWT_SECRET: ")
 }
+
+func TestLoadConfig_JWTClaims(t *testing.T) {
+	t.Parallel()
+
+	c, err := wiring.LoadConfig(envMap(withSecret(nil)))
+	require.NoError(t, err)
+	require.Equal(t, "sub", c.JWTUserClaim)
+	require.Empty(t, c.JWTRoleClaim)
+	require.Nil(t, c.JWTRoleValues)
+
+	c, err = wiring.LoadConfig(envMap(withSecret(map[string]string{
+		"JWT_USER_CLAIM":  " user_id ",
+		"JWT_ROLE_CLAIM":  "account_type",
+		"JWT_ROLE_VALUES": "client:driver, client:user ,owner:station_owner",
+	})))
+	require.NoError(t, err)
+	require.Equal(t, "user_id", c.JWTUserClaim)
+	require.Equal(t, "account_type", c.JWTRoleClaim)
+	require.Equal(t, map[string]domain.UserType{
+		"driver": domain.UserTypeClient, "user": domain.UserTypeClient, "station_owner": domain.UserTypeOwner,
+	}, c.JWTRoleValues)
+}
+
+func TestLoadConfig_JWTClaimsInvalid(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name     string
+		vars     map[string]string
+		variable string
+	}{
+		{name: "user claim exp", vars: map[string]string{"JWT_USER_CLAIM": "exp"}, variable: "JWT_USER_CLAIM"},
+		{name: "user claim is a default role claim", vars: map[string]string{"JWT_USER_CLAIM": "user_type"}, variable: "JWT_USER_CLAIM"},
+		{name: "user claim is the role claim", vars: map[string]string{"JWT_USER_CLAIM": "uid", "JWT_ROLE_CLAIM": "uid"}, variable: "JWT_USER_CLAIM"},
+		{name: "role claim aud", vars: map[string]string{"JWT_ROLE_CLAIM": "aud"}, variable: "JWT_ROLE_CLAIM"},
+		{name: "role values no colon", vars: map[string]string{"JWT_ROLE_VALUES": "driver"}, variable: "JWT_ROLE_VALUES"},
+		{name: "role values empty side", vars: map[string]string{"JWT_ROLE_VALUES": "client:"}, variable: "JWT_ROLE_VALUES"},
+		{name: "role values empty left", vars: map[string]string{"JWT_ROLE_VALUES": ":driver"}, variable: "JWT_ROLE_VALUES"},
+		{name: "role values only commas", vars: map[string]string{"JWT_ROLE_VALUES": " , "}, variable: "JWT_ROLE_VALUES"},
+		{name: "role values unknown role", vars: map[string]string{"JWT_ROLE_VALUES": "admin:superuser"}, variable: "JWT_ROLE_VALUES"},
+		{name: "role values reversed", vars: map[string]string{"JWT_ROLE_VALUES": "driver:client"}, variable: "JWT_ROLE_VALUES"},
+		{name: "role values one value both roles", vars: map[string]string{"JWT_ROLE_VALUES": "client:driver,owner:driver"}, variable: "JWT_ROLE_VALUES"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			c, err := wiring.LoadConfig(envMap(withSecret(tt.vars)))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "config: "+tt.variable+": ")
+			require.Len(t, strings.Split(err.Error(), "\n"), 1, err.Error())
+			require.Zero(t, c)
+		})
+	}
+}
+
+// TestLoadConfig_MessagesAndLinks: the catalogue comes from the binary and
+// MESSAGES_DIR; DEFAULT_LOCALE may be any of its languages; LINK_* set the
+// click targets.
+func TestLoadConfig_MessagesAndLinks(t *testing.T) {
+	t.Parallel()
+	c, err := wiring.LoadConfig(envMap(withSecret(nil)))
+	require.NoError(t, err)
+	require.False(t, c.ReferenceCharging, "the demo module is off by default")
+	require.Equal(t, wiring.DefaultChargingLimit, c.ChargingLimit)
+	require.Equal(t, "ru", c.Messages.Catalog.Fallback())
+	ev := domain.ChargingEvent{Kind: domain.EventChargingCompleted, SessionID: "s 1", StationID: "ST/7", ConnectorID: 3, DriverID: "d"}
+	require.Equal(t, "/sessions/s%201", c.Messages.Event(ev, domain.UserTypeClient, "").URL)
+	require.Equal(t, "/stations/ST%2F7/sessions/s%201", c.Messages.Event(ev, domain.UserTypeOwner, "").URL)
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ky.txt"), []byte("charging_completed.title = Бүттү\n"), 0o600))
+	c, err = wiring.LoadConfig(envMap(withSecret(map[string]string{
+		"MESSAGES_DIR": dir, "DEFAULT_LOCALE": "ky", "REFERENCE_CHARGING": "true", "RATE_LIMIT_CHARGING": "2/min,1",
+		"LINK_CHARGING_COMPLETED": "/app/receipts/{session_id}?station={station_id}&c={connector_id}",
+		"LINK_NEW_SESSION":        "/owner/{station_id}",
+	})))
+	require.NoError(t, err)
+	require.True(t, c.ReferenceCharging)
+	require.Equal(t, 2.0, c.ChargingLimit.PerMinute)
+	n := c.Messages.Event(ev, domain.UserTypeClient, "uz")
+	require.Equal(t, "Бүттү", n.Title, "MESSAGES_DIR overrides; an unknown language gets DEFAULT_LOCALE's")
+	require.Equal(t, "/app/receipts/s%201?station=ST%2F7&c=3", n.URL)
+	ev.Kind = domain.EventChargingStarted
+	require.Equal(t, "/owner/ST%2F7", c.Messages.Event(ev, domain.UserTypeOwner, "").URL)
+	require.Equal(t, "/sessions/s%201", c.Messages.Event(ev, domain.UserTypeClient, "").URL, "the others keep their default")
+}
+
+func TestLoadConfig_MessagesAndLinksInvalid(t *testing.T) {
+	t.Parallel()
+	bad := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bad, "en.txt"), []byte("test.title = ok\nthis line is wrong\n"), 0o600))
+	tests := []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"malformed file", map[string]string{"MESSAGES_DIR": bad}, "config: MESSAGES_DIR: " + filepath.Join(bad, "en.txt") + ":2: expected"},
+		{"missing directory", map[string]string{"MESSAGES_DIR": filepath.Join(bad, "nope")}, "config: MESSAGES_DIR: messages directory"},
+		{"language without texts", map[string]string{"DEFAULT_LOCALE": "de"}, "config: DEFAULT_LOCALE: must be a language of the message catalogue: en, ky, ru"},
+		{"other origin", map[string]string{"LINK_CHARGING_STARTED": "https://evil.example/{session_id}"}, "config: LINK_CHARGING_STARTED: must be a path"},
+		{"scheme-relative", map[string]string{"LINK_SESSION_COMPLETED": "//evil.example/x"}, "config: LINK_SESSION_COMPLETED: must be a path"},
+		{"placeholder as host", map[string]string{"LINK_NEW_SESSION": "/{station_id}\\x"}, "config: LINK_NEW_SESSION: must not contain backslashes"},
+		{"unknown placeholder", map[string]string{"LINK_CHARGING_COMPLETED": "/s/{id}"}, "config: LINK_CHARGING_COMPLETED: unknown placeholder {id}"},
+		{"reference switch", map[string]string{"REFERENCE_CHARGING": "yes please"}, "config: REFERENCE_CHARGING: must be true or false"},
+		{"charging limit", map[string]string{"RATE_LIMIT_CHARGING": "fast"}, "config: RATE_LIMIT_CHARGING:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := wiring.LoadConfig(envMap(withSecret(tt.vars)))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tt.want)
+		})
+	}
+}

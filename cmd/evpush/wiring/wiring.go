@@ -58,9 +58,14 @@ type Service struct {
 	uiStart func(context.Context) error
 }
 
-// Migrate applies River's and evpush's migrations under one lock.
-func Migrate(ctx context.Context, db *sql.DB) error {
-	return postgres.Migrate(ctx, db, queue.Migrate)
+// Migrate applies River's and evpush's migrations under one lock, and the
+// reference charging module's tables when it is on.
+func Migrate(ctx context.Context, db *sql.DB, referenceCharging bool) error {
+	steps := []postgres.Step{queue.Migrate}
+	if referenceCharging {
+		steps = append(steps, postgres.MigrateReference)
+	}
+	return postgres.Migrate(ctx, db, steps...)
 }
 
 // New connects, migrates (unless told not to), settles the VAPID keys and
@@ -79,7 +84,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 		return nil, fmt.Errorf("error connecting to the database (DATABASE_URL): %w", err)
 	}
 	if !opts.SkipMigrate {
-		if err := Migrate(ctx, s.DB); err != nil {
+		if err := Migrate(ctx, s.DB, cfg.ReferenceCharging); err != nil {
 			return nil, err
 		}
 	}
@@ -92,6 +97,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 	verifier, err := auth.NewVerifier(auth.Config{
 		Secret: cfg.JWTSecret, PublicKey: cfg.JWTPublicKey,
 		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway,
+		UserClaim: cfg.JWTUserClaim, RoleClaim: cfg.JWTRoleClaim, RoleValues: cfg.JWTRoleValues,
 	})
 	if err != nil {
 		return nil, err
@@ -110,25 +116,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 	}); err != nil {
 		return nil, err
 	}
-	charging, err := postgres.NewChargingStore(s.DB, s.Queue)
-	if err != nil {
-		return nil, err
+	var charging *postgres.ChargingStore
+	if cfg.ReferenceCharging {
+		if charging, err = postgres.NewChargingStore(s.DB, s.Queue); err != nil {
+			return nil, err
+		}
 	}
 	s.Metrics = metrics.New(metrics.Sources{
 		JobsByState: s.Queue.JobsByState, SubscriptionsByType: s.Store.CountByType, Logger: log,
 	})
-	s.App = app.New(app.Deps{
+	deps := app.Deps{
 		Subscriptions:           s.Store,
-		Charging:                charging,
 		Sender:                  sender,
 		Policy:                  cfg.PushPolicy,
 		VAPIDPublicKey:          s.Keys.PublicKey,
-		DefaultLocale:           cfg.DefaultLocale,
+		Messages:                cfg.Messages,
 		Cleanup:                 cfg.Cleanup,
 		MaxSubscriptionsPerUser: cfg.MaxSubscriptionsPerUser,
 		Metrics:                 s.Metrics,
 		Logger:                  log,
-	})
+	}
+	if charging != nil {
+		deps.Charging = charging // a nil *ChargingStore must not become a non-nil interface
+	}
+	s.App = app.New(deps)
 	h.Service = s.App
 	var ops *httpadapter.Ops
 	if cfg.OpsUsername != "" {
@@ -145,14 +156,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 	var devTokens httpadapter.DevTokens
 	if cfg.DevMode {
 		devTokens = auth.DevMinter{Secret: cfg.JWTSecret, TTL: 24 * time.Hour}
-		if err := charging.EnsureStation(ctx, DemoStation); err != nil {
-			return nil, err
+		if charging != nil {
+			if err := charging.EnsureStation(ctx, DemoStation); err != nil {
+				return nil, err
+			}
 		}
 		log.Warn("DEV_MODE is on: anyone can mint tokens at /api/v1/dev/token; never use it in production")
 	}
+	var chargingAPI httpadapter.Charging
+	if cfg.ReferenceCharging {
+		chargingAPI = s.App
+	}
 	s.Handler = httpadapter.NewHandler(httpadapter.Config{
 		Notifications:  s.App,
-		Charging:       s.App,
+		Charging:       chargingAPI,
+		ChargingLimit:  cfg.ChargingLimit,
 		Tokens:         verifier,
 		CORSOrigins:    cfg.CORSOrigins,
 		Ops:            ops,
@@ -189,7 +207,8 @@ func vapidKeys(ctx context.Context, cfg Config, store *postgres.Store, log *slog
 	return keys, nil
 }
 
-// DemoStation is created in DEV_MODE so the demo page can start a session.
+// DemoStation is created in DEV_MODE with REFERENCE_CHARGING, so the demo
+// page can start a session.
 var DemoStation = domain.Station{ID: "demo-station", OwnerID: "demo-owner", PricePerKWh: "12.50"}
 
 // readiness checks what the service needs to do its job: the database

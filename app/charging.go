@@ -10,6 +10,10 @@ import (
 	"github.com/evpower/evpush/ports"
 )
 
+// errNoReferenceCharging: the reference charging module is off (its routes
+// are not even mounted then; this keeps a stray call from panicking).
+var errNoReferenceCharging = domain.Errorf(domain.ErrNotFound, "the reference charging module is off")
+
 // StartSession starts charging for the caller at a station's connector and,
 // in the same transaction, enqueues the ChargingStarted event. The push
 // itself happens later, on a worker: it can neither fail nor slow this call.
@@ -23,6 +27,9 @@ func (s *Service) StartSession(ctx context.Context, caller domain.Principal, sta
 	}
 	if len(v.Fields) > 0 {
 		return domain.ChargingSession{}, v
+	}
+	if s.charging == nil {
+		return domain.ChargingSession{}, errNoReferenceCharging
 	}
 	var session domain.ChargingSession
 	err := s.charging.InTx(ctx, func(tx ports.ChargingTx) error {
@@ -59,6 +66,9 @@ func (s *Service) StartSession(ctx context.Context, caller domain.Principal, sta
 func (s *Service) StopSession(ctx context.Context, caller domain.Principal, sessionID string, energyKWh float64) (domain.ChargingSession, error) {
 	if sessionID == "" {
 		return domain.ChargingSession{}, domain.Invalid("session_id", "is required")
+	}
+	if s.charging == nil {
+		return domain.ChargingSession{}, errNoReferenceCharging
 	}
 	var session domain.ChargingSession
 	err := s.charging.InTx(ctx, func(tx ports.ChargingTx) error {

@@ -23,14 +23,15 @@ func (s *Service) Recipients(ctx context.Context, ev domain.ChargingEvent) ([]do
 	if err := ev.Validate(); err != nil {
 		return nil, err
 	}
+	subs, err := s.subs.ListForRecipients(ctx, ev.Recipients())
+	if err != nil {
+		return nil, fmt.Errorf("error listing recipients: %w", err)
+	}
+	// After the listing: a fan-out retried for a database error counts once.
 	if ev.OwnerID == "" {
 		s.logger(ctx).Warn("charging event without owner_id; the station's owner is not notified",
 			"session_id", ev.SessionID, "station_id", ev.StationID)
 		s.metrics.CountEventWithoutOwner(ev.Kind)
-	}
-	subs, err := s.subs.ListForRecipients(ctx, ev.Recipients())
-	if err != nil {
-		return nil, fmt.Errorf("error listing recipients: %w", err)
 	}
 	return subs, nil
 }
@@ -120,6 +121,13 @@ func (s *Service) deliverNow(ctx context.Context, sub domain.Subscription, n dom
 	case domain.OutcomeGone:
 		log.Info("push subscription gone, deleting it")
 		storeErr = s.subs.Delete(ctx, sub.ID, sub.Endpoint)
+	case domain.OutcomeRejected:
+		log.Warn("push failed", slog.String("reason", res.Reason), slog.Any("error", err))
+		if res.StatusCode != 0 {
+			// Only the push service's answer says something about the
+			// device; a message refused here (too large) does not.
+			storeErr = s.subs.RecordResult(ctx, sub.ID, false, s.clock.Now())
+		}
 	default:
 		log.Warn("push failed", slog.String("reason", res.Reason), slog.Any("error", err))
 		storeErr = s.subs.RecordResult(ctx, sub.ID, false, s.clock.Now())

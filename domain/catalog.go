@@ -39,8 +39,9 @@ var MessageKeys = []string{
 // Catalog holds the texts of each language. It is built once at start-up
 // and only read afterwards, so it is safe for concurrent use.
 type Catalog struct {
-	langs    map[string]map[string]string // language → key → text
-	fallback string
+	langs        map[string]map[string]string // language → key → text
+	fallback     string                       // DEFAULT_LOCALE as given ("ru-kg")
+	fallbackLang string                       // its language ("ru")
 }
 
 // NewCatalog checks and wraps langs (language → key → text). The fallback
@@ -48,14 +49,15 @@ type Catalog struct {
 // whatever another language lacks; no language may define an unknown key (a
 // typo would otherwise silently fall back).
 func NewCatalog(langs map[string]map[string]string, fallback string) (*Catalog, error) {
-	fallback = baseLanguage(fallback)
-	def, ok := langs[fallback]
+	fallback, _ = NormalizeLocale(fallback)
+	lang := baseLanguage(fallback)
+	def, ok := langs[lang]
 	if !ok {
-		return nil, fmt.Errorf("no messages in the default language %q", fallback)
+		return nil, fmt.Errorf("no messages in the default language %q", lang)
 	}
 	for _, k := range MessageKeys {
 		if strings.TrimSpace(def[k]) == "" {
-			return nil, fmt.Errorf("default language %q: key %q is missing", fallback, k)
+			return nil, fmt.Errorf("default language %q: key %q is missing", lang, k)
 		}
 	}
 	for lang, texts := range langs {
@@ -65,7 +67,7 @@ func NewCatalog(langs map[string]map[string]string, fallback string) (*Catalog, 
 			}
 		}
 	}
-	return &Catalog{langs: langs, fallback: fallback}, nil
+	return &Catalog{langs: langs, fallback: fallback, fallbackLang: lang}, nil
 }
 
 // Text returns key's text in locale's language, else in the fallback one.
@@ -73,7 +75,7 @@ func (c *Catalog) Text(locale, key string) string {
 	if t, ok := c.langs[baseLanguage(locale)][key]; ok {
 		return t
 	}
-	return c.langs[c.fallback][key]
+	return c.langs[c.fallbackLang][key]
 }
 
 // Has reports whether the catalogue has texts in locale's language.
@@ -92,7 +94,8 @@ func (c *Catalog) Languages() []string {
 	return out
 }
 
-// Fallback is the language that stands in for missing texts.
+// Fallback is DEFAULT_LOCALE: the locale of subscriptions that named none,
+// whose language stands in for missing texts.
 func (c *Catalog) Fallback() string { return c.fallback }
 
 // WithFallback returns the same texts with another fallback language, which

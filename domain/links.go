@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -57,19 +58,49 @@ func ValidateAppPath(p string) error {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return errors.New("must be a path on the app's own origin")
 	}
+	// "/.//host" and "/a/..//host" become "//host" once dot segments are
+	// removed: no empty (but a trailing) and no dot segments at all.
+	path := u.EscapedPath()
+	if strings.Contains(path, "//") || slices.Contains(strings.Split(path, "/"), ".") || slices.Contains(strings.Split(path, "/"), "..") {
+		return errors.New(`must not contain "//", "." or ".." segments`)
+	}
 	return nil
 }
 
-// url renders the template of typ for ev; placeholder values are
-// path-escaped, so an id cannot add path segments or a query.
+// url renders the template of typ for ev. Placeholder values keep only
+// unreserved characters (RFC 3986), the rest percent-encoded, so an id adds
+// no path segment, query parameter or fragment wherever it stands; a result
+// that is still not a plain same-origin path (an empty id leaving "//")
+// becomes the app's home.
 func (l Links) url(typ NotificationType, ev ChargingEvent) string {
 	t, ok := l[typ]
 	if !ok {
 		t = DefaultLinks[typ]
 	}
-	return strings.NewReplacer(
-		"{session_id}", url.PathEscape(ev.SessionID),
-		"{station_id}", url.PathEscape(ev.StationID),
+	u := strings.NewReplacer(
+		"{session_id}", escapeAll(ev.SessionID),
+		"{station_id}", escapeAll(ev.StationID),
 		"{connector_id}", strconv.Itoa(ev.ConnectorID),
 	).Replace(t)
+	if ValidateAppPath(u) != nil {
+		return "/"
+	}
+	return u
+}
+
+// escapeAll percent-encodes every byte but RFC 3986's unreserved characters.
+func escapeAll(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '.', c == '_', c == '~':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
 }

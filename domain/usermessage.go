@@ -27,14 +27,15 @@ type UserMessage struct {
 }
 
 // Limits of a UserMessage. The byte budget keeps the encrypted payload within
-// Firefox for Android's 3,000-byte record, with room for the other fields
-// (data, tag, url): 200 + 1,000 Cyrillic characters (2 bytes each) fit exactly.
+// Firefox for Android's 3,000-byte record (2,897 bytes of JSON) with room for
+// the fixed fields: title, body, url and tag together, as JSON-escaped UTF-8.
+// 200 + 1,000 Cyrillic characters (2 bytes each) fit with the longest URL and tag.
 const (
 	DefaultUserMessageTTL = 24 * time.Hour
 	MaxUserMessageTTL     = 28 * 24 * time.Hour // 2,419,200 s, what push services keep at most
 	MaxTitleChars         = 200
 	MaxBodyChars          = 1000
-	MaxTextBytes          = 2400 // title + body, as JSON-escaped UTF-8
+	MaxTextBytes          = 2750 // title + body + url + tag, as JSON-escaped UTF-8
 	MaxTagLength          = 64
 	MaxDedupeKeyLength    = 200
 	MaxUserMessageURL     = 256
@@ -86,8 +87,8 @@ func (m UserMessage) Validate() error {
 		}
 		bytes += longest
 	}
-	if bytes > MaxTextBytes {
-		v.add("body", fmt.Sprintf("title and body take %d bytes as UTF-8; at most %d fit a push message", bytes, MaxTextBytes))
+	if bytes += jsonLen(m.URL) + jsonLen(m.Tag); bytes > MaxTextBytes {
+		v.add("body", fmt.Sprintf("title, body, url and tag take %d bytes as UTF-8; at most %d fit a push message", bytes, MaxTextBytes))
 	}
 	if m.URL != "" {
 		if len(m.URL) > MaxUserMessageURL {
@@ -189,16 +190,19 @@ func printable(s string) bool {
 	return true
 }
 
-// jsonLen is the length of s as a JSON string's content: quotes and
-// backslashes are escaped to two bytes, other control characters to six.
+// jsonLen is the length of s as a JSON string's content, as Go's encoder
+// writes it: quotes, backslashes and \n \r \t take two bytes, other control
+// characters and U+2028/U+2029 six (\uXXXX).
 func jsonLen(s string) int {
 	n := len(s)
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t':
 			n++
-		case c < 0x20:
+		case r < 0x20:
 			n += 5
+		case r == '\u2028' || r == '\u2029':
+			n += 3 // three bytes of UTF-8 become six
 		}
 	}
 	return n

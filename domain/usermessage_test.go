@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/domain"
 )
 
@@ -42,7 +43,7 @@ func TestUserMessageValidate(t *testing.T) {
 		{"too many bytes (3-byte characters)", func(m *domain.UserMessage) { m.Body["en"] = strings.Repeat("€", 1000) }, "body"},
 		{"quotes count escaped", func(m *domain.UserMessage) {
 			m.Title["en"], m.Body["en"] = strings.Repeat(`"`, 200), strings.Repeat(`"`, 1000)
-		}, ""}, // 2,400 bytes escaped: just fits
+		}, ""}, // 2,400 bytes escaped: fits
 		{"control characters count escaped", func(m *domain.UserMessage) { m.Body["en"] = strings.Repeat("\x01", 500) }, "body"},
 		{"path url", func(m *domain.UserMessage) { m.URL = "/payments/1?x=y#z" }, ""},
 		{"foreign url", func(m *domain.UserMessage) { m.URL = "https://evil.example/" }, "url"},
@@ -112,10 +113,29 @@ func TestLinkTemplates(t *testing.T) {
 	for _, ok := range []string{"/", "/s/{session_id}", "/st/{station_id}/c/{connector_id}?s={session_id}#x"} {
 		require.NoError(t, domain.ValidateLinkTemplate(ok), ok)
 	}
-	for _, bad := range []string{"", "s/{session_id}", "//{station_id}", "https://evil/{session_id}", "/{session}", "/a b", "{station_id}/x"} {
+	for _, bad := range []string{"", "s/{session_id}", "//{station_id}", "https://evil/{session_id}", "/{session}", "/a b",
+		"{station_id}/x", "/.//evil.example", "/a/..//evil", "/a//b", "/a/./b"} {
 		require.Error(t, domain.ValidateLinkTemplate(bad), bad)
 	}
 	for tpl := range domain.DefaultLinks {
 		require.NoError(t, domain.ValidateLinkTemplate(domain.DefaultLinks[tpl]))
 	}
+}
+
+// TestLinksEscapeEverythingAnIDCouldSmuggle: ids add no segment, query
+// parameter or fragment, and never turn a link into another site's.
+func TestLinksEscapeEverythingAnIDCouldSmuggle(t *testing.T) {
+	t.Parallel()
+	m := messages.Default()
+	m.Links = domain.Links{
+		domain.TypeChargingStarted:   "/s?x={session_id}&c={connector_id}",
+		domain.TypeNewSession:        "/{station_id}/{session_id}",
+		domain.TypeChargingCompleted: "/r/{session_id}",
+	}
+	ev := domain.ChargingEvent{Kind: domain.EventChargingStarted, SessionID: "a&admin=1#x/y?z", StationID: "", ConnectorID: 2, DriverID: "d"}
+	require.Equal(t, "/s?x=a%26admin%3D1%23x%2Fy%3Fz&c=2", m.Event(ev, domain.UserTypeClient, "en").URL)
+	ev.SessionID = "evil.example"
+	require.Equal(t, "/", m.Event(ev, domain.UserTypeOwner, "en").URL, `an empty station id would leave "//evil.example"`)
+	ev.Kind, ev.SessionID = domain.EventChargingCompleted, ".."
+	require.Equal(t, "/", m.Event(ev, domain.UserTypeClient, "en").URL)
 }

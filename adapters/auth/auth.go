@@ -3,6 +3,8 @@
 package auth
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -331,25 +333,78 @@ func reason(err error) string {
 	return "invalid token"
 }
 
-// devClaims are what Mint writes: sub and user_type, whatever the verifier
-// is configured to read.
-type devClaims struct {
-	jwt.RegisteredClaims
-	UserType string `json:"user_type,omitempty"`
+// Shape names the claims a token carries, as the verifier reads them
+// (JWT_USER_CLAIM, JWT_ROLE_CLAIM, JWT_ROLE_VALUES), so development tokens
+// work under the same settings as the backend's.
+type Shape struct {
+	UserClaim  string                     // "" means DefaultUserClaim
+	RoleClaim  string                     // "" means user_type
+	RoleValues map[string]domain.UserType // nil: our role names as they are
+}
+
+// roleValue is what the backend writes for role t: t itself, or the first
+// (sorted) backend value mapped to it.
+func (s Shape) roleValue(t domain.UserType) string {
+	if s.RoleValues == nil {
+		return string(t)
+	}
+	var values []string
+	for v, ours := range s.RoleValues {
+		if ours == t {
+			values = append(values, v)
+		}
+	}
+	slices.Sort(values)
+	if len(values) == 0 {
+		return string(t)
+	}
+	return values[0]
 }
 
 // Mint signs an HS256 development token for userID in role userType (empty:
-// no role claim), valid for ttl. Production tokens come from the main backend.
-func Mint(secret []byte, userID string, userType domain.UserType, ttl time.Duration, now time.Time) (string, error) {
+// no role claim), valid for ttl, in shape's claims. Production tokens come
+// from the main backend.
+func Mint(secret []byte, shape Shape, userID string, userType domain.UserType, ttl time.Duration, now time.Time) (string, error) {
 	c := devClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   userID,
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-		},
-		UserType: string(userType),
+		userClaim: cmp.Or(shape.UserClaim, DefaultUserClaim), roleClaim: cmp.Or(shape.RoleClaim, "user_type"),
+		userID: userID, exp: jwt.NewNumericDate(now.Add(ttl)), iat: jwt.NewNumericDate(now),
+	}
+	if userType != "" {
+		c.role = shape.roleValue(userType)
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+}
+
+// devClaims is what Mint writes, in a fixed order (user, exp, iat, role):
+// the same bytes for the same input, as committed fuzz seeds rely on.
+type devClaims struct {
+	jwt.RegisteredClaims // the jwt.Claims methods; never marshalled
+	userClaim, roleClaim string
+	userID, role         string
+	exp, iat             *jwt.NumericDate
+}
+
+// MarshalJSON writes the claims in their fixed order.
+func (c devClaims) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	field := func(sep, name string, v any) error {
+		k, err := json.Marshal(name)
+		if err != nil {
+			return err
+		}
+		val, err := json.Marshal(v)
+		b.WriteString(sep)
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(val)
+		return err
+	}
+	err := errors.Join(field("{", c.userClaim, c.userID), field(",", "exp", c.exp), field(",", "iat", c.iat))
+	if c.role != "" {
+		err = errors.Join(err, field(",", c.roleClaim, c.role))
+	}
+	b.WriteByte('}')
+	return b.Bytes(), err
 }
 
 // ParsePublicKeyPEM reads an RSA or EC public key (PKIX or certificate PEM).
@@ -367,6 +422,7 @@ func ParsePublicKeyPEM(pem []byte) (crypto.PublicKey, error) {
 // DevMinter mints development tokens (DEV_MODE's sign-in).
 type DevMinter struct {
 	Secret []byte
+	Shape  Shape
 	TTL    time.Duration
 	Now    func() time.Time
 }
@@ -377,6 +433,6 @@ func (m DevMinter) Mint(userID string, userType domain.UserType) (string, time.D
 	if m.Now != nil {
 		now = m.Now
 	}
-	tok, err := Mint(m.Secret, userID, userType, m.TTL, now())
+	tok, err := Mint(m.Secret, m.Shape, userID, userType, m.TTL, now())
 	return tok, m.TTL, err
 }

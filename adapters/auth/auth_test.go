@@ -393,7 +393,7 @@ func TestMintRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tok, err := auth.Mint(secret, "user-7", tt.userType, time.Hour, time.Now())
+			tok, err := auth.Mint(secret, auth.Shape{}, "user-7", tt.userType, time.Hour, time.Now())
 			require.NoError(t, err)
 			p, err := v.Verify(context.Background(), tok)
 			require.NoError(t, err)
@@ -403,14 +403,14 @@ func TestMintRoundTrip(t *testing.T) {
 
 	t.Run("expired mint", func(t *testing.T) {
 		t.Parallel()
-		tok, err := auth.Mint(secret, "user-7", "", time.Minute, time.Now().Add(-time.Hour))
+		tok, err := auth.Mint(secret, auth.Shape{}, "user-7", "", time.Minute, time.Now().Add(-time.Hour))
 		require.NoError(t, err)
 		_, err = v.Verify(context.Background(), tok)
 		requireRefused(t, err, reasonExpired)
 	})
 	t.Run("other secret", func(t *testing.T) {
 		t.Parallel()
-		tok, err := auth.Mint([]byte("a-different-secret-a-different-s"), "user-7", "", time.Hour, time.Now())
+		tok, err := auth.Mint([]byte("a-different-secret-a-different-s"), auth.Shape{}, "user-7", "", time.Hour, time.Now())
 		require.NoError(t, err)
 		_, err = v.Verify(context.Background(), tok)
 		requireRefused(t, err, reasonSignature)
@@ -435,7 +435,7 @@ func TestSignatureMustBeCanonical(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	v, err := auth.NewVerifier(auth.Config{Secret: secret})
 	require.NoError(t, err)
-	tok, err := auth.Mint(secret, "u1", "", time.Hour, time.Now())
+	tok, err := auth.Mint(secret, auth.Shape{}, "u1", "", time.Hour, time.Now())
 	require.NoError(t, err)
 	_, err = v.Verify(context.Background(), tok)
 	require.NoError(t, err)
@@ -652,4 +652,31 @@ func TestNewVerifierRefusesClaimConfig(t *testing.T) {
 		_, err := auth.NewVerifier(cfg)
 		require.Error(t, err, name)
 	}
+}
+
+// TestMintInTheConfiguredShape: development tokens (DEV_MODE, evpush token)
+// carry the claims the verifier is configured to read, so they keep working
+// with JWT_USER_CLAIM, JWT_ROLE_CLAIM and JWT_ROLE_VALUES set.
+func TestMintInTheConfiguredShape(t *testing.T) {
+	t.Parallel()
+	secret := []byte("s3cret-s3cret-s3cret-s3cret-s3cret")
+	values, err := auth.ParseRoleValues("client:user,client:driver,owner:station_owner")
+	require.NoError(t, err)
+	shape := auth.Shape{UserClaim: "uid", RoleClaim: "kind", RoleValues: values}
+	v, err := auth.NewVerifier(auth.Config{Secret: secret, UserClaim: "uid", RoleClaim: "kind", RoleValues: values})
+	require.NoError(t, err)
+	for _, role := range []domain.UserType{domain.UserTypeClient, domain.UserTypeOwner} {
+		tok, err := auth.Mint(secret, shape, "u-1", role, time.Hour, time.Now())
+		require.NoError(t, err)
+		p, err := v.Verify(t.Context(), tok)
+		require.NoError(t, err)
+		require.Equal(t, domain.Principal{UserID: "u-1", UserType: role}, p)
+	}
+	claims := jwt.MapClaims{}
+	tok, err := auth.Mint(secret, shape, "u-1", domain.UserTypeClient, time.Hour, time.Now())
+	require.NoError(t, err)
+	_, _, err = jwt.NewParser().ParseUnverified(tok, claims)
+	require.NoError(t, err)
+	require.Equal(t, "driver", claims["kind"], "the first backend value of the role, sorted")
+	require.NotContains(t, claims, "sub")
 }

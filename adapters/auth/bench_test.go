@@ -16,7 +16,7 @@ func BenchmarkVerify(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok, _ := auth.Mint(secret, "driver-42", domain.UserTypeClient, time.Hour, time.Now())
+	tok, _ := auth.Mint(secret, auth.Shape{}, "driver-42", domain.UserTypeClient, time.Hour, time.Now())
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := v.Verify(context.Background(), tok); err != nil {

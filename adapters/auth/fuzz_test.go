@@ -88,7 +88,7 @@ func FuzzVerify(f *testing.F) {
 		f.Fatal(err)
 	}
 	mint := func(sub string, ut domain.UserType, ttl time.Duration, now time.Time) string {
-		tok, err := auth.Mint(fuzzSecret, sub, ut, ttl, now)
+		tok, err := auth.Mint(fuzzSecret, auth.Shape{}, sub, ut, ttl, now)
 		if err != nil {
 			f.Fatal(err)
 		}

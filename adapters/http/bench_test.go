@@ -43,7 +43,7 @@ func BenchmarkSubscribeHandler(b *testing.B) {
 		Notifications: fakeApp{policy: domain.EndpointPolicy{AllowedHosts: domain.DefaultPushHosts}},
 		Tokens:        v,
 	})
-	tok, _ := auth.Mint(secret, "driver-42", domain.UserTypeClient, time.Hour, time.Now())
+	tok, _ := auth.Mint(secret, auth.Shape{}, "driver-42", domain.UserTypeClient, time.Hour, time.Now())
 	k, _ := ecdh.P256().GenerateKey(rand.Reader)
 	body := []byte(`{"subscription":{"endpoint":"https://fcm.googleapis.com/fcm/send/abc","keys":{"p256dh":"` +
 		base64.RawURLEncoding.EncodeToString(k.PublicKey().Bytes()) + `","auth":"` +

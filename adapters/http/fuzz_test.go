@@ -53,7 +53,7 @@ func fuzzHandler(tb testing.TB) http.Handler {
 // fuzzToken is a valid HS256 token until 2100.
 func fuzzToken(tb testing.TB, ut domain.UserType, issued, expires time.Time) string {
 	tb.Helper()
-	tok, err := auth.Mint(fuzzSecret, "fuzz-user", ut, expires.Sub(issued), issued)
+	tok, err := auth.Mint(fuzzSecret, auth.Shape{}, "fuzz-user", ut, expires.Sub(issued), issued)
 	if err != nil {
 		tb.Fatal(err)
 	}

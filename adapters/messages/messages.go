@@ -85,8 +85,8 @@ func readDir(fsys fs.FS, shown string, langs map[string]map[string]string) error
 	slices.Sort(names)
 	for _, name := range names {
 		file := filepath.Join(shown, name)
-		lang := strings.TrimSuffix(path.Base(name), ".txt")
-		if l, ok := domain.NormalizeLocale(lang); !ok || strings.Contains(l, "-") {
+		lang, ok := domain.NormalizeLocale(strings.TrimSuffix(path.Base(name), ".txt"))
+		if !ok || strings.Contains(lang, "-") {
 			return fmt.Errorf("%s: the file name must be a language code such as ky.txt", file)
 		}
 		f, err := fsys.Open(name)

@@ -57,7 +57,7 @@ func TestOverrideDirectory(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	write(t, dir, "en.txt", "# ours\n\ncharging_started.title = Your car is charging\n")
-	write(t, dir, "uz.txt", "test.title = EvPower: sinov\n")
+	write(t, dir, "Uz.txt", "test.title = EvPower: sinov\n") // names are normalised
 	c, err := messages.Load(dir, "en")
 	require.NoError(t, err)
 	require.Equal(t, "Your car is charging", c.Text("en", domain.KeyChargingStartedTitle))

@@ -24,7 +24,8 @@ type ChargingStarted struct {
 	ConnectorID int    `json:"connector_id"`
 	// UserID is the driver.
 	UserID string `json:"user_id"`
-	// OwnerID is the station's owner; empty: read from stations.owner_id.
+	// OwnerID is the station's owner; empty: the owner is not notified
+	// (logged and counted: evpush reads no table of the charging service).
 	OwnerID string `json:"owner_id,omitempty"`
 	// OccurredAt defaults to the job's creation time.
 	OccurredAt time.Time `json:"occurred_at,omitzero"`
@@ -68,11 +69,9 @@ type Delivery struct {
 	SubscriptionID string `json:"subscription_id" river:"unique"`
 	// UserID and UserType are whom the subscription belonged to at fan-out:
 	// if the device has moved to someone else since, nothing is sent.
-	UserID   string `json:"user_id"`
-	UserType string `json:"user_type"`
-	// Exactly one of Event (a charging event) and Message (a user_notification) is set.
-	Event   *eventPayload   `json:"event,omitempty"`
-	Message *messagePayload `json:"message,omitempty"`
+	UserID   string       `json:"user_id"`
+	UserType string       `json:"user_type"`
+	Event    eventPayload `json:"event"`
 }
 
 // Kind implements river.JobArgs.

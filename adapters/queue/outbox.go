@@ -71,7 +71,11 @@ func (o *Outbox) ChargingCompleted(ctx context.Context, tx *sql.Tx, ev ChargingC
 //		URL:    "/payments/981", DedupeKey: "payment-981",
 //	})
 func (o *Outbox) UserNotification(ctx context.Context, tx *sql.Tx, n UserNotification) error {
-	if _, err := n.message(time.Now()); err != nil {
+	m, err := n.message(time.Now())
+	if err == nil {
+		err = m.Validate()
+	}
+	if err != nil {
 		return fmt.Errorf("error enqueueing %s: %w", n.Kind(), err)
 	}
 	return o.insert(ctx, tx, n)

@@ -109,6 +109,7 @@ func New(cfg Config) (*Queue, error) {
 	river.AddWorker(workers, &startedWorker{q: q})
 	river.AddWorker(workers, &completedWorker{q: q})
 	river.AddWorker(workers, &userNotificationWorker{q: q})
+	river.AddWorker(workers, &messageDeliveryWorker{q: q})
 	river.AddWorker(workers, &deliveryWorker{q: q})
 	river.AddWorker(workers, &cleanupWorker{q: q})
 
@@ -207,7 +208,9 @@ func (q *Queue) fanOut(ctx context.Context, job *rivertype.JobRow, ev domain.Cha
 		return q.reject(job, err)
 	}
 	payload := payloadOf(ev)
-	return q.insertDeliveries(ctx, job, ev.Key(), subs, func(d *Delivery) { d.Event = &payload })
+	return q.insertDeliveries(ctx, job, subs, func(s domain.Subscription) river.JobArgs {
+		return Delivery{EventKey: ev.Key(), SubscriptionID: s.ID, UserID: s.UserID, UserType: string(s.UserType), Event: payload}
+	})
 }
 
 // jobContext carries a logger naming the job, for the use cases' logs.
@@ -226,17 +229,15 @@ func (q *Queue) reject(job *rivertype.JobRow, err error) error {
 	return river.JobCancel(err)
 }
 
-// insertDeliveries inserts one Delivery per subscription, unique by key and
-// subscription; set adds what is delivered (the event or the message).
-func (q *Queue) insertDeliveries(ctx context.Context, job *rivertype.JobRow, key string, subs []domain.Subscription, set func(*Delivery)) error {
+// insertDeliveries inserts the delivery job that args makes for each
+// subscription (unique per message and subscription).
+func (q *Queue) insertDeliveries(ctx context.Context, job *rivertype.JobRow, subs []domain.Subscription, args func(domain.Subscription) river.JobArgs) error {
 	if len(subs) == 0 {
 		return nil
 	}
 	params := make([]river.InsertManyParams, len(subs))
 	for i, s := range subs {
-		d := Delivery{EventKey: key, SubscriptionID: s.ID, UserID: s.UserID, UserType: string(s.UserType)}
-		set(&d)
-		params[i] = river.InsertManyParams{Args: d, InsertOpts: &river.InsertOpts{MaxAttempts: q.maxAttempts}}
+		params[i] = river.InsertManyParams{Args: args(s), InsertOpts: &river.InsertOpts{MaxAttempts: q.maxAttempts}}
 	}
 	res, err := q.client.InsertMany(ctx, params)
 	if err != nil {
@@ -261,27 +262,23 @@ type deliveryWorker struct {
 // Work sends one notification and turns the push service's answer into what
 // River should do next.
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[Delivery]) error {
-	log := w.q.log.With("job_id", job.ID, "job_kind", job.Kind, "attempt", job.Attempt,
-		"subscription_id", job.Args.SubscriptionID, "event_key", job.Args.EventKey)
+	log := w.q.deliveryLog(job.JobRow, job.Args.SubscriptionID, job.Args.EventKey)
 	to := domain.Recipient{UserID: job.Args.UserID, UserType: domain.UserType(job.Args.UserType)}
-	var (
-		res domain.PushResult
-		err error
-	)
-	switch a := job.Args; {
-	case a.Event != nil:
-		res, err = w.q.h.Deliver(app.WithLogger(ctx, log), a.SubscriptionID, to, a.Event.event())
-	case a.Message != nil:
-		var m domain.UserMessage
-		if m, err = a.Message.message(a.Message.OccurredAt); err == nil {
-			res, err = w.q.h.DeliverMessage(app.WithLogger(ctx, log), a.SubscriptionID, to, m)
-		}
-	default:
-		err = domain.Invalid("args", "a push_delivery needs an event or a message")
-	}
+	res, err := w.q.h.Deliver(app.WithLogger(ctx, log), job.Args.SubscriptionID, to, job.Args.Event.event())
+	return w.q.next(job.JobRow, log, res, err)
+}
+
+// deliveryLog is the logger of one delivery job.
+func (q *Queue) deliveryLog(job *rivertype.JobRow, subscriptionID, key string) *slog.Logger {
+	return q.log.With("job_id", job.ID, "job_kind", job.Kind, "attempt", job.Attempt,
+		"subscription_id", subscriptionID, "event_key", key)
+}
+
+// next turns a delivery's result into what River does with its job.
+func (q *Queue) next(job *rivertype.JobRow, log *slog.Logger, res domain.PushResult, err error) error {
 	switch {
 	case errors.Is(err, domain.ErrInvalid):
-		return w.q.reject(job.JobRow, err)
+		return q.reject(job, err)
 	case errors.Is(err, domain.ErrNotFound):
 		log.Info("subscription removed or moved to another user before delivery; nothing to send")
 		return nil
@@ -297,7 +294,7 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[Delivery]) err
 	case domain.OutcomeGone:
 		return river.JobCancel(fmt.Errorf("subscription gone (HTTP %d); deleted", res.StatusCode))
 	case domain.OutcomeRateLimited:
-		if snoozes(job.JobRow) >= maxSnoozes {
+		if snoozes(job) >= maxSnoozes {
 			return fmt.Errorf("push service rate limited this subscription %d times", maxSnoozes)
 		}
 		return river.JobSnooze(snoozeFor(res.RetryAfter))

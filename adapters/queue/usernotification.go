@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
 
+	"github.com/evpower/evpush/app"
 	"github.com/evpower/evpush/domain"
 )
 
@@ -59,6 +62,13 @@ func (a *UserNotification) UnmarshalJSON(b []byte) error {
 		UserID json.RawMessage `json:"user_id"`
 	}
 	if err := json.Unmarshal(b, &p); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr) && typeErr.Field == "":
+			err = fmt.Errorf("must be a JSON object, not %s", typeErr.Value)
+		case typeErr != nil:
+			err = fmt.Errorf("%s: must be %s, not %s", strings.TrimPrefix(typeErr.Field, "plain."), jsonType(typeErr.Type.Kind()), typeErr.Value)
+		}
 		*a = UserNotification{decodeErr: fmt.Errorf("args are not a valid user_notification: %w", err)}
 		return nil
 	}
@@ -71,6 +81,19 @@ func (a *UserNotification) UnmarshalJSON(b []byte) error {
 func (a UserNotification) MarshalJSON() ([]byte, error) {
 	type plain UserNotification
 	return json.Marshal(plain(a))
+}
+
+// jsonType names a Go kind as JSON calls it, for decode errors.
+func jsonType(k reflect.Kind) string {
+	switch k {
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int64, reflect.Pointer:
+		return "an integer"
+	}
+	return k.String()
 }
 
 // userID reads a string, or an integer written as a JSON number.
@@ -90,7 +113,8 @@ func userID(raw json.RawMessage) (string, error) {
 }
 
 // message is the domain message the args describe, with the defaults
-// applied; occurredAt is the job's creation time.
+// applied (occurredAt: the job's creation time); an error only for args that
+// did not decode. Validating it is the app's job (MessageRecipients).
 func (a UserNotification) message(occurredAt time.Time) (domain.UserMessage, error) {
 	if a.decodeErr != nil {
 		return domain.UserMessage{}, domain.Invalid("args", a.decodeErr.Error())
@@ -108,11 +132,10 @@ func (a UserNotification) message(occurredAt time.Time) (domain.UserMessage, err
 	if a.Urgency != "" {
 		urgency = domain.Urgency(a.Urgency)
 	}
-	m := domain.UserMessage{
+	return domain.UserMessage{
 		UserID: a.UserID, UserType: domain.UserType(a.UserType), Title: a.Title, Body: a.Body,
 		URL: a.URL, Tag: a.Tag, TTL: ttl, Urgency: urgency, DedupeKey: a.DedupeKey, OccurredAt: occurredAt,
-	}
-	return m, m.Validate()
+	}, nil
 }
 
 // key identifies the message for per-device deduplication: its dedupe_key,
@@ -140,38 +163,51 @@ func (w *userNotificationWorker) Work(ctx context.Context, job *river.Job[UserNo
 	if err != nil {
 		return w.q.reject(job.JobRow, err)
 	}
-	payload := messagePayload{UserNotification: job.Args, OccurredAt: m.OccurredAt}
-	return w.q.insertDeliveries(ctx, job.JobRow, job.Args.key(job.ID), subs, func(d *Delivery) { d.Message = &payload })
+	return w.q.insertDeliveries(ctx, job.JobRow, subs, func(s domain.Subscription) river.JobArgs {
+		return MessageDelivery{Key: job.Args.key(job.ID), SubscriptionID: s.ID, UserID: s.UserID, UserType: string(s.UserType),
+			Message: job.Args, OccurredAt: m.OccurredAt}
+	})
 }
 
-// messagePayload is a user message inside a Delivery: the job's args as
-// given, and when it was enqueued (its TTL counts from then).
-type messagePayload struct {
-	UserNotification
-	OccurredAt time.Time `json:"occurred_at"`
+// MessageDelivery is one user message to one subscription: a job kind of
+// its own, so an older evpush worker (which knows only push_delivery) never
+// takes one for a charging event during a rolling deploy.
+type MessageDelivery struct {
+	// Key and SubscriptionID make the job unique: a duplicate dedupe_key
+	// or a re-run fan-out sends nothing twice to a device.
+	Key            string `json:"key" river:"unique"`
+	SubscriptionID string `json:"subscription_id" river:"unique"`
+	// UserID and UserType are whom the subscription belonged to at fan-out.
+	UserID   string `json:"user_id"`
+	UserType string `json:"user_type"`
+	// Message is the user_notification's args as given; its TTL counts
+	// from OccurredAt, when that job was enqueued.
+	Message    UserNotification `json:"message"`
+	OccurredAt time.Time        `json:"occurred_at"`
 }
 
-// MarshalJSON keeps both parts: UserNotification's own MarshalJSON would
-// otherwise be promoted and drop occurred_at.
-func (p messagePayload) MarshalJSON() ([]byte, error) {
-	type plain UserNotification
-	return json.Marshal(struct {
-		plain
-		OccurredAt time.Time `json:"occurred_at"`
-	}{plain(p.UserNotification), p.OccurredAt})
+// KindMessageDelivery is the job kind of MessageDelivery.
+const KindMessageDelivery = "push_message_delivery"
+
+// Kind implements river.JobArgs.
+func (MessageDelivery) Kind() string { return KindMessageDelivery }
+
+// InsertOpts: the deliveries queue and policy, unique as Delivery is.
+func (MessageDelivery) InsertOpts() river.InsertOpts { return Delivery{}.InsertOpts() }
+
+type messageDeliveryWorker struct {
+	river.WorkerDefaults[MessageDelivery]
+	q *Queue
 }
 
-// UnmarshalJSON reads what MarshalJSON wrote.
-func (p *messagePayload) UnmarshalJSON(b []byte) error {
-	var at struct {
-		OccurredAt time.Time `json:"occurred_at"`
+// Work sends the message to one subscription.
+func (w *messageDeliveryWorker) Work(ctx context.Context, job *river.Job[MessageDelivery]) error {
+	log := w.q.deliveryLog(job.JobRow, job.Args.SubscriptionID, job.Args.Key)
+	m, err := job.Args.Message.message(job.Args.OccurredAt)
+	if err != nil {
+		return w.q.reject(job.JobRow, err)
 	}
-	if err := json.Unmarshal(b, &at); err != nil {
-		return err
-	}
-	if err := p.UserNotification.UnmarshalJSON(b); err != nil {
-		return err
-	}
-	p.OccurredAt = at.OccurredAt
-	return nil
+	to := domain.Recipient{UserID: job.Args.UserID, UserType: domain.UserType(job.Args.UserType)}
+	res, err := w.q.h.DeliverMessage(app.WithLogger(ctx, log), job.Args.SubscriptionID, to, m)
+	return w.q.next(job.JobRow, log, res, err)
 }

@@ -707,22 +707,27 @@ func TestPayloadShape(t *testing.T) {
 	})
 }
 
-// TestLargestUserMessageFits: the largest user_notification the domain
-// accepts (200 + 1,000 Cyrillic characters, the longest tag and URL, "<"
-// and quotes included) still fits Firefox for Android's record and arrives.
+// TestLargestUserMessageFits: the largest user_notifications the domain
+// accepts (200 + 1,000 Cyrillic characters; quotes, "<" and U+2028 that the
+// encoder escapes; the longest tag and URL) still fit Firefox for Android's
+// record and arrive.
 func TestLargestUserMessageFits(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct{ name, title, body string }{
-		{"cyrillic", strings.Repeat("ж", domain.MaxTitleChars), strings.Repeat("ж", domain.MaxBodyChars)},
-		{"markup and quotes", strings.Repeat("<", domain.MaxTitleChars), strings.Repeat(`"`, domain.MaxBodyChars)},
+	quotes := func(n int) string { return strings.Repeat(`"`, n) }
+	for _, tt := range []struct{ name, title, body, url, tag string }{
+		{"cyrillic", strings.Repeat("ж", domain.MaxTitleChars), strings.Repeat("ж", domain.MaxBodyChars),
+			"/" + strings.Repeat("p", 255), strings.Repeat("t", domain.MaxTagLength)},
+		{"markup", strings.Repeat("<", domain.MaxTitleChars), strings.Repeat("&", domain.MaxBodyChars),
+			"/" + strings.Repeat("p", 255), strings.Repeat(">", domain.MaxTagLength)},
+		{"quotes everywhere, at the budget", quotes(200), quotes(1000), "/p" + quotes(110), quotes(64)},
+		{"line separators", strings.Repeat("\u2028", 200), strings.Repeat("\u2029", 200), "/p", quotes(64)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			m := domain.UserMessage{
 				UserID: "u", UserType: domain.UserTypeClient,
 				Title: map[string]string{"ru": tt.title}, Body: map[string]string{"ru": tt.body},
-				URL: "/" + strings.Repeat("p", domain.MaxUserMessageURL-1), Tag: strings.Repeat("t", domain.MaxTagLength),
-				TTL: domain.MaxUserMessageTTL, Urgency: domain.UrgencyHigh, OccurredAt: time.Now(),
+				URL: tt.url, Tag: tt.tag, TTL: domain.MaxUserMessageTTL, Urgency: domain.UrgencyHigh, OccurredAt: time.Now(),
 			}
 			require.NoError(t, m.Validate())
 			n := m.Notification("ru", "ru")
@@ -740,4 +745,9 @@ func TestLargestUserMessageFits(t *testing.T) {
 			require.JSONEq(t, string(p), string(got.Payload))
 		})
 	}
+
+	// One byte over the budget is refused by the domain, naming the field.
+	m := domain.UserMessage{UserID: "u", UserType: domain.UserTypeClient, TTL: time.Hour, Urgency: domain.UrgencyNormal,
+		Title: map[string]string{"ru": quotes(200)}, Body: map[string]string{"ru": quotes(1000)}, URL: "/pp" + quotes(110), Tag: quotes(64)}
+	require.ErrorContains(t, m.Validate(), "body: title, body, url and tag take 2751 bytes")
 }

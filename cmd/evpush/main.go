@@ -145,7 +145,16 @@ func token(args []string, stdout io.Writer) error {
 	case secret == "":
 		return errors.New("token: JWT_SECRET is not set")
 	}
-	t, err := auth.Mint([]byte(secret), *user, domain.UserType(*userType), *ttl, time.Now())
+	// In the claims the service reads (JWT_USER_CLAIM, JWT_ROLE_CLAIM,
+	// JWT_ROLE_VALUES), so the token works against it as configured.
+	shape := auth.Shape{UserClaim: strings.TrimSpace(os.Getenv("JWT_USER_CLAIM")), RoleClaim: strings.TrimSpace(os.Getenv("JWT_ROLE_CLAIM"))}
+	if v := strings.TrimSpace(os.Getenv("JWT_ROLE_VALUES")); v != "" {
+		var err error
+		if shape.RoleValues, err = auth.ParseRoleValues(v); err != nil {
+			return fmt.Errorf("token: JWT_ROLE_VALUES: %w", err)
+		}
+	}
+	t, err := auth.Mint([]byte(secret), shape, *user, domain.UserType(*userType), *ttl, time.Now())
 	if err != nil {
 		return err
 	}

@@ -613,7 +613,7 @@ func apiLoad(base string, push *pushservice.Server) error {
 	// one token each, taken round-robin.
 	tokens := make([]string, 20000)
 	for i := range tokens {
-		tok, err := auth.Mint([]byte(jwtSecret), "api-user-"+strconv.Itoa(i), domain.UserTypeClient, time.Hour, time.Now())
+		tok, err := auth.Mint([]byte(jwtSecret), auth.Shape{}, "api-user-"+strconv.Itoa(i), domain.UserTypeClient, time.Hour, time.Now())
 		if err != nil {
 			return err
 		}

@@ -155,7 +155,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 	}
 	var devTokens httpadapter.DevTokens
 	if cfg.DevMode {
-		devTokens = auth.DevMinter{Secret: cfg.JWTSecret, TTL: 24 * time.Hour}
+		devTokens = auth.DevMinter{Secret: cfg.JWTSecret, TTL: 24 * time.Hour, Shape: auth.Shape{
+			UserClaim: cfg.JWTUserClaim, RoleClaim: cfg.JWTRoleClaim, RoleValues: cfg.JWTRoleValues}}
 		if charging != nil {
 			if err := charging.EnsureStation(ctx, DemoStation); err != nil {
 				return nil, err

@@ -78,6 +78,8 @@ type PushSender interface {
 type VAPIDKeyStore interface {
 	// GetOrCreate stores candidate if no key pair exists yet and returns the
 	// stored pair: with two instances starting together, both get the same.
+	// How the private key is kept at rest (e.g. encrypted) is the adapter's
+	// business; it is returned usable, or not at all.
 	GetOrCreate(ctx context.Context, candidate domain.VAPIDKeys) (domain.VAPIDKeys, error)
 }
 

@@ -4,17 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/evpower/evpush/adapters/keyseal"
 	"github.com/evpower/evpush/adapters/postgres"
 	"github.com/evpower/evpush/adapters/queue"
 	"github.com/evpower/evpush/domain"
@@ -347,6 +350,114 @@ func TestGetOrCreateConcurrent(t *testing.T) {
 	again, err := b.store.GetOrCreate(b.ctx, other)
 	require.NoError(t, err)
 	require.Equal(t, got[0], again)
+}
+
+// sealer is a VAPID key sealer with a fresh random key.
+func sealer(tb testing.TB) *keyseal.Sealer {
+	tb.Helper()
+	s, err := keyseal.New(randomBytes(tb, keyseal.KeySize), postgres.VAPIDKeyPurpose)
+	require.NoError(tb, err)
+	return s
+}
+
+// storedPrivateKey is the vapid_keys row's private_key as it is at rest.
+func (b bundle) storedPrivateKey(tb testing.TB) string {
+	tb.Helper()
+	var v string
+	require.NoError(tb, b.db.QueryRowContext(b.ctx, "SELECT private_key FROM vapid_keys WHERE id = 1").Scan(&v))
+	return v
+}
+
+func (b bundle) withOptions(tb testing.TB, opts ...postgres.Option) *postgres.Store {
+	tb.Helper()
+	store, err := postgres.NewStore(b.db, opts...)
+	require.NoError(tb, err)
+	return store
+}
+
+func TestGetOrCreateEncrypted(t *testing.T) {
+	t.Parallel()
+	b := setupConnect(t)
+	key := sealer(t)
+	store := b.withOptions(t, postgres.WithVAPIDKeyEncryption(key))
+
+	candidate, err := domain.GenerateVAPIDKeys()
+	require.NoError(t, err)
+	got, err := store.GetOrCreate(b.ctx, candidate)
+	require.NoError(t, err)
+	require.Equal(t, candidate, got, "returned decrypted")
+
+	stored := b.storedPrivateKey(t)
+	require.True(t, strings.HasPrefix(stored, keyseal.Prefix), "stored sealed: %.10s…", stored)
+	require.NotContains(t, stored, candidate.PrivateKey)
+	plain, sealed, err := key.Open(stored)
+	require.NoError(t, err)
+	require.True(t, sealed)
+	require.Equal(t, candidate.PrivateKey, plain)
+
+	// Later calls decrypt the stored pair.
+	other, err := domain.GenerateVAPIDKeys()
+	require.NoError(t, err)
+	again, err := store.GetOrCreate(b.ctx, other)
+	require.NoError(t, err)
+	require.Equal(t, candidate, again)
+	require.Equal(t, stored, b.storedPrivateKey(t), "a sealed row is left as it is")
+
+	// Without the key, or with another one, the row cannot be used.
+	_, err = b.store.GetOrCreate(b.ctx, other)
+	require.ErrorIs(t, err, keyseal.ErrNoKey)
+	_, err = b.withOptions(t, postgres.WithVAPIDKeyEncryption(sealer(t))).GetOrCreate(b.ctx, other)
+	require.ErrorIs(t, err, keyseal.ErrWrongKey)
+	require.Equal(t, stored, b.storedPrivateKey(t), "a failed read changes nothing")
+
+	// An altered ciphertext does not open either.
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(stored, keyseal.Prefix))
+	require.NoError(t, err)
+	raw[len(raw)/2] ^= 0x01
+	_, err = b.db.ExecContext(b.ctx, "UPDATE vapid_keys SET private_key = $1",
+		keyseal.Prefix+base64.RawURLEncoding.EncodeToString(raw))
+	require.NoError(t, err)
+	_, err = store.GetOrCreate(b.ctx, other)
+	require.ErrorIs(t, err, keyseal.ErrWrongKey)
+}
+
+func TestGetOrCreateSealsPlainRowOnce(t *testing.T) {
+	t.Parallel()
+	b := setupConnect(t)
+	plainKeys, err := b.store.GetOrCreate(b.ctx, newVAPID(t))
+	require.NoError(t, err)
+	require.Equal(t, plainKeys.PrivateKey, b.storedPrivateKey(t), "no key: stored in plain text")
+
+	// Several instances with the key start together on the plain row: one
+	// seals it, and all of them use the same pair.
+	key := sealer(t)
+	const n = 4
+	got := make([]domain.VAPIDKeys, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		store := b.withOptions(t, postgres.WithVAPIDKeyEncryption(key))
+		candidate := newVAPID(t)
+		wg.Go(func() { got[i], errs[i] = store.GetOrCreate(b.ctx, candidate) })
+	}
+	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i])
+		require.Equal(t, plainKeys, got[i])
+	}
+	stored := b.storedPrivateKey(t)
+	require.True(t, keyseal.IsSealed(stored))
+	require.NotContains(t, stored, plainKeys.PrivateKey)
+	plain, _, err := key.Open(stored)
+	require.NoError(t, err)
+	require.Equal(t, plainKeys.PrivateKey, plain)
+}
+
+func newVAPID(tb testing.TB) domain.VAPIDKeys {
+	tb.Helper()
+	k, err := domain.GenerateVAPIDKeys()
+	require.NoError(tb, err)
+	return k
 }
 
 func TestPing(t *testing.T) {

@@ -3,18 +3,30 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
 	"gorm.io/gorm"
 
+	"github.com/evpower/evpush/adapters/keyseal"
 	"github.com/evpower/evpush/domain"
 	"github.com/evpower/evpush/ports"
 )
 
 // Store implements the ports that live in PostgreSQL.
 type Store struct {
-	db *gorm.DB
+	db          *gorm.DB
+	vapidSealer *keyseal.Sealer // nil: the VAPID private key is stored in plain text
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithVAPIDKeyEncryption keeps the stored VAPID private key sealed by s (made
+// with VAPIDKeyPurpose), so the database alone does not give it away.
+func WithVAPIDKeyEncryption(s *keyseal.Sealer) Option {
+	return func(st *Store) { st.vapidSealer = s }
 }
 
 var (
@@ -23,12 +35,16 @@ var (
 )
 
 // NewStore returns a Store over db (see Connect).
-func NewStore(db *sql.DB) (*Store, error) {
+func NewStore(db *sql.DB, opts ...Option) (*Store, error) {
 	g, err := openGorm(db)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: g}, nil
+	s := &Store{db: g}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // subscriptionRow is the push_subscriptions row; keys are stored as
@@ -224,21 +240,66 @@ func (s *Store) CountByType(ctx context.Context) (map[string]int, error) {
 	return counts, nil
 }
 
+// VAPIDKeyPurpose is the additional data the VAPID private key is sealed
+// with: a ciphertext made for anything else does not open as this key.
+const VAPIDKeyPurpose = "evpush vapid_keys private_key"
+
 // GetOrCreate implements ports.VAPIDKeyStore. The insert is a no-op when a
 // pair exists, and the row lock of a concurrent insert makes the loser wait
 // and then read the winner's pair.
+//
+// With WithVAPIDKeyEncryption the private key is stored sealed, and a plain
+// one (stored before the key was configured) is sealed on the way. A sealed
+// row errors with keyseal.ErrNoKey without the option, and with
+// keyseal.ErrWrongKey when the configured key is not the one it was sealed
+// with.
 func (s *Store) GetOrCreate(ctx context.Context, candidate domain.VAPIDKeys) (domain.VAPIDKeys, error) {
 	db := s.db.WithContext(ctx)
+	private := candidate.PrivateKey
+	if s.vapidSealer != nil {
+		var err error
+		if private, err = s.vapidSealer.Seal(candidate.PrivateKey); err != nil {
+			return domain.VAPIDKeys{}, fmt.Errorf("error encrypting the VAPID private key: %w", err)
+		}
+	}
 	err := db.Exec(`INSERT INTO vapid_keys (id, public_key, private_key) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		candidate.PublicKey, candidate.PrivateKey).Error
+		candidate.PublicKey, private).Error
 	if err != nil {
 		return domain.VAPIDKeys{}, fmt.Errorf("error storing VAPID keys: %w", translate(err))
 	}
-	var row struct{ PublicKey, PrivateKey string }
-	if err := db.Raw(`SELECT public_key, private_key FROM vapid_keys WHERE id = 1`).Scan(&row).Error; err != nil {
-		return domain.VAPIDKeys{}, fmt.Errorf("error reading VAPID keys: %w", translate(err))
+	// Two rounds at most: the second only follows an update that lost to
+	// another instance sealing the same row, and then finds it sealed.
+	for range 2 {
+		var row struct{ PublicKey, PrivateKey string }
+		if err := db.Raw(`SELECT public_key, private_key FROM vapid_keys WHERE id = 1`).Scan(&row).Error; err != nil {
+			return domain.VAPIDKeys{}, fmt.Errorf("error reading VAPID keys: %w", translate(err))
+		}
+		plain, sealed, err := s.vapidSealer.Open(row.PrivateKey)
+		if err != nil {
+			return domain.VAPIDKeys{}, fmt.Errorf("error decrypting the VAPID private key (table vapid_keys): %w", err)
+		}
+		keys := domain.VAPIDKeys{PublicKey: row.PublicKey, PrivateKey: plain}
+		if sealed || s.vapidSealer == nil {
+			return keys, nil
+		}
+		// A plain row, written before encryption was configured: seal it.
+		// The update only applies to the plain value just read, so of
+		// several instances starting together one seals it and the others
+		// update nothing, then read the sealed row again: should they hold
+		// a different key, they fail now rather than on a later restart.
+		enc, err := s.vapidSealer.Seal(plain)
+		if err != nil {
+			return domain.VAPIDKeys{}, fmt.Errorf("error encrypting the VAPID private key: %w", err)
+		}
+		res := db.Exec(`UPDATE vapid_keys SET private_key = ? WHERE id = 1 AND private_key = ?`, enc, row.PrivateKey)
+		if res.Error != nil {
+			return domain.VAPIDKeys{}, fmt.Errorf("error encrypting the stored VAPID private key: %w", translate(res.Error))
+		}
+		if res.RowsAffected == 1 {
+			return keys, nil
+		}
 	}
-	return domain.VAPIDKeys{PublicKey: row.PublicKey, PrivateKey: row.PrivateKey}, nil
+	return domain.VAPIDKeys{}, errors.New("error encrypting the stored VAPID private key: the row keeps changing")
 }
 
 // Ping checks that the database answers.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/evpower/evpush/adapters/auth"
 	httpadapter "github.com/evpower/evpush/adapters/http"
+	"github.com/evpower/evpush/adapters/keyseal"
 	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/adapters/queue"
 	"github.com/evpower/evpush/adapters/webpush"
@@ -56,6 +57,9 @@ type Config struct {
 
 	VAPIDSubject string
 	VAPIDKeys    domain.VAPIDKeys // zero: read from the database or generated once
+	// VAPIDKeyEncryptionKey (32 bytes) encrypts the VAPID private key the
+	// service stores in its database; nil: stored in plain text.
+	VAPIDKeyEncryptionKey []byte
 
 	PushPolicy  domain.EndpointPolicy
 	PushTimeout time.Duration
@@ -179,6 +183,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if err := c.VAPIDKeys.Validate(); err != nil {
 			check(configError("VAPID_PRIVATE_KEY", err.Error()))
 		}
+	}
+
+	if v := env("VAPID_KEY_ENCRYPTION_KEY", ""); v != "" {
+		c.VAPIDKeyEncryptionKey, err = keyseal.ParseKey(v)
+		check(wrapName("VAPID_KEY_ENCRYPTION_KEY", err))
 	}
 
 	c.PushPolicy.AllowedHosts = domain.DefaultPushHosts

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"log/slog"
 	"os"
@@ -83,6 +85,7 @@ func TestLoadConfig_Defaults(t *testing.T) {
 	require.Equal(t, "mailto:push@evpower.kg", c.VAPIDSubject)
 	require.Equal(t, wiring.DefaultVAPIDSubject, c.VAPIDSubject)
 	require.Zero(t, c.VAPIDKeys)
+	require.Nil(t, c.VAPIDKeyEncryptionKey)
 	require.Equal(t, domain.DefaultPushHosts, c.PushPolicy.AllowedHosts)
 	require.False(t, c.PushPolicy.AllowLoopback)
 	require.Equal(t, wiring.DefaultPushTimeout, c.PushTimeout)
@@ -211,6 +214,46 @@ func TestLoadConfig_ListsAndSwitches(t *testing.T) {
 			c, err := wiring.LoadConfig(envMap(withSecret(tt.vars)))
 			require.NoError(t, err)
 			tt.check(t, c)
+		})
+	}
+}
+
+func TestLoadConfig_VAPIDKeyEncryptionKey(t *testing.T) {
+	t.Parallel()
+
+	key := make([]byte, 32)
+	_, err := rand.Read(key)
+	require.NoError(t, err)
+	for name, v := range map[string]string{
+		"standard padded":   base64.StdEncoding.EncodeToString(key), // openssl rand -base64 32
+		"standard unpadded": base64.RawStdEncoding.EncodeToString(key),
+		"url-safe padded":   base64.URLEncoding.EncodeToString(key),
+		"url-safe unpadded": base64.RawURLEncoding.EncodeToString(key),
+		"with a newline":    base64.StdEncoding.EncodeToString(key) + "\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c, err := wiring.LoadConfig(envMap(withSecret(map[string]string{"VAPID_KEY_ENCRYPTION_KEY": v})))
+			require.NoError(t, err)
+			require.Equal(t, key, c.VAPIDKeyEncryptionKey)
+		})
+	}
+
+	for name, v := range map[string]string{
+		"16 bytes":   base64.StdEncoding.EncodeToString(key[:16]),
+		"64 bytes":   base64.StdEncoding.EncodeToString(append(key, key...)),
+		"hex":        hex.EncodeToString(key),
+		"passphrase": "correct horse battery staple",
+		"bad char":   "!" + base64.RawStdEncoding.EncodeToString(key)[1:],
+	} {
+		t.Run("invalid "+name, func(t *testing.T) {
+			t.Parallel()
+			c, err := wiring.LoadConfig(envMap(withSecret(map[string]string{"VAPID_KEY_ENCRYPTION_KEY": v})))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "config: VAPID_KEY_ENCRYPTION_KEY: ")
+			require.Contains(t, err.Error(), "openssl rand -base64 32", "says how to make one")
+			require.NotContains(t, err.Error(), strings.TrimSpace(v), "never echoes key material")
+			require.Zero(t, c)
 		})
 	}
 }

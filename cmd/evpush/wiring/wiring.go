@@ -16,6 +16,7 @@ import (
 
 	"github.com/evpower/evpush/adapters/auth"
 	httpadapter "github.com/evpower/evpush/adapters/http"
+	"github.com/evpower/evpush/adapters/keyseal"
 	"github.com/evpower/evpush/adapters/metrics"
 	"github.com/evpower/evpush/adapters/postgres"
 	"github.com/evpower/evpush/adapters/queue"
@@ -88,7 +89,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 			return nil, err
 		}
 	}
-	if s.Store, err = postgres.NewStore(s.DB); err != nil {
+	var storeOpts []postgres.Option
+	if cfg.VAPIDKeyEncryptionKey != nil {
+		sealer, err := keyseal.New(cfg.VAPIDKeyEncryptionKey, postgres.VAPIDKeyPurpose)
+		if err != nil {
+			return nil, fmt.Errorf("config: VAPID_KEY_ENCRYPTION_KEY: %w", err)
+		}
+		storeOpts = append(storeOpts, postgres.WithVAPIDKeyEncryption(sealer))
+	}
+	if s.Store, err = postgres.NewStore(s.DB, storeOpts...); err != nil {
 		return nil, err
 	}
 	if s.Keys, err = vapidKeys(ctx, cfg, s.Store, log); err != nil {
@@ -196,7 +205,15 @@ func vapidKeys(ctx context.Context, cfg Config, store *postgres.Store, log *slog
 		return domain.VAPIDKeys{}, fmt.Errorf("error generating VAPID keys: %w", err)
 	}
 	keys, err := store.GetOrCreate(ctx, candidate)
-	if err != nil {
+	switch {
+	case errors.Is(err, keyseal.ErrNoKey):
+		return domain.VAPIDKeys{}, errors.New("the stored VAPID private key (table vapid_keys) is encrypted and " +
+			"VAPID_KEY_ENCRYPTION_KEY is not set: set it to the key it was encrypted with")
+	case errors.Is(err, keyseal.ErrWrongKey), errors.Is(err, keyseal.ErrMalformed):
+		return domain.VAPIDKeys{}, errors.New("VAPID_KEY_ENCRYPTION_KEY does not decrypt the stored VAPID private key " +
+			"(table vapid_keys): set the key it was encrypted with; if that key is lost, the VAPID keys must be " +
+			"rotated (README, \"VAPID key encryption\")")
+	case err != nil:
 		return domain.VAPIDKeys{}, err
 	}
 	if err := keys.Validate(); err != nil {
@@ -204,6 +221,13 @@ func vapidKeys(ctx context.Context, cfg Config, store *postgres.Store, log *slog
 	}
 	if keys == candidate {
 		log.Info("generated a VAPID key pair and stored it in the database", "public_key", keys.PublicKey)
+	}
+	if cfg.VAPIDKeyEncryptionKey == nil && !cfg.DevMode {
+		// Anyone who can read the table (a backup, a replica, a reporting
+		// role) could sign pushes to every subscriber as this service.
+		log.Warn("the VAPID private key is stored in plain text in the database (table vapid_keys): " +
+			"set VAPID_KEY_ENCRYPTION_KEY (e.g. openssl rand -base64 32) to encrypt it, " +
+			"or VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY to keep it out of the database")
 	}
 	return keys, nil
 }

@@ -106,7 +106,7 @@ func (s *Service) deliver(ctx context.Context, subscriptionID string, to domain.
 func (s *Service) deliverNow(ctx context.Context, sub domain.Subscription, n domain.Notification) (domain.PushResult, error) {
 	start := s.clock.Now()
 	res, err := s.sender.Send(ctx, sub, n)
-	s.metrics.ObservePush(domain.EndpointHost(sub.Endpoint), res.Outcome, s.clock.Now().Sub(start))
+	s.metrics.ObservePush(domain.ClassifyPushHost(domain.EndpointHost(sub.Endpoint)), res.Outcome, s.clock.Now().Sub(start))
 	log := s.logger(ctx).With("subscription_id", sub.ID, "endpoint", domain.EndpointLabel(sub.Endpoint),
 		"outcome", res.Outcome.String(), "status", res.StatusCode)
 	var storeErr error

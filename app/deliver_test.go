@@ -416,6 +416,36 @@ func TestDeliver_Outcomes(t *testing.T) {
 	}
 }
 
+// TestDeliver_ObservesThePushService: the metric names the push service,
+// never the endpoint's host, which the subscriber chose.
+func TestDeliver_ObservesThePushService(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		endpoint string
+		want     domain.PushService
+	}{
+		{"https://fcm.googleapis.com/fcm/send/dev", domain.PushServiceFCM},
+		{"https://x1234.googleapis.com/fcm/send/dev", domain.PushServiceOther},
+		{"https://updates.push.services.mozilla.com/wpush/v2/dev", domain.PushServiceMozilla},
+		{"https://web.push.apple.com/dev", domain.PushServiceApple},
+		{"https://wns2-par02p.notify.windows.com/w/?token=dev", domain.PushServiceWNS},
+		{"http://127.0.0.1:8080/push/dev", domain.PushServiceOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.endpoint, func(t *testing.T) {
+			t.Parallel()
+
+			d := newDeps(t)
+			d.store.listSubs = []domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: tt.endpoint}}
+
+			_, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{}, completedEvent(t))
+			require.NoError(t, err)
+			require.Equal(t, []pushObservation{{Service: tt.want, Outcome: domain.OutcomeDelivered}}, d.metrics.observedPushes())
+		})
+	}
+}
+
 func TestDeliver_BookkeepingErrorsAreNotReturned(t *testing.T) {
 	t.Parallel()
 

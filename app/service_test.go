@@ -417,14 +417,34 @@ type deps struct {
 	defaultLocale string // the catalogue's fallback language; "" leaves the domain default
 }
 
-// fakeMetrics records the events counted for a missing owner.
+// fakeMetrics records the events counted for a missing owner and the pushes
+// observed.
 type fakeMetrics struct {
 	ports.NopMetrics
-	mu    sync.Mutex
-	kinds []domain.EventKind
+	mu     sync.Mutex
+	kinds  []domain.EventKind
+	pushes []pushObservation
+}
+
+// pushObservation is one ObservePush call, without its round trip.
+type pushObservation struct {
+	Service domain.PushService
+	Outcome domain.Outcome
 }
 
 var _ ports.Metrics = (*fakeMetrics)(nil)
+
+func (m *fakeMetrics) ObservePush(service domain.PushService, outcome domain.Outcome, _ time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.pushes = append(m.pushes, pushObservation{Service: service, Outcome: outcome})
+}
+
+func (m *fakeMetrics) observedPushes() []pushObservation {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pushes
+}
 
 func (m *fakeMetrics) CountEventWithoutOwner(kind domain.EventKind) {
 	m.mu.Lock()

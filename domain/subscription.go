@@ -310,8 +310,9 @@ func (e *PolicyError) Error() string { return e.Reason }
 
 func policyErr(reason string) error { return &PolicyError{Reason: reason} }
 
-// EndpointHost is the endpoint's push-service host, lower-cased ("" if the
-// URL does not parse): a label for metrics, with few distinct values.
+// EndpointHost is the endpoint's host, lower-cased ("" if the URL does not
+// parse). Subscribers choose it, so it is no metrics label: ClassifyPushHost
+// turns it into one.
 func EndpointHost(endpoint string) string {
 	u, err := url.Parse(endpoint)
 	if err != nil {

@@ -93,8 +93,8 @@ type TokenVerifier interface {
 // safe for concurrent use.
 type Metrics interface {
 	// ObservePush records one push request: its outcome and round trip,
-	// by push-service host.
-	ObservePush(host string, outcome domain.Outcome, roundTrip time.Duration)
+	// by push service (never by host, which subscribers choose).
+	ObservePush(service domain.PushService, outcome domain.Outcome, roundTrip time.Duration)
 	// ObserveCommitToDelivery records how long an event took from its
 	// commit to a push service accepting it.
 	ObserveCommitToDelivery(d time.Duration)
@@ -107,7 +107,7 @@ type Metrics interface {
 type NopMetrics struct{}
 
 // ObservePush does nothing.
-func (NopMetrics) ObservePush(string, domain.Outcome, time.Duration) {}
+func (NopMetrics) ObservePush(domain.PushService, domain.Outcome, time.Duration) {}
 
 // ObserveCommitToDelivery does nothing.
 func (NopMetrics) ObserveCommitToDelivery(time.Duration) {}

@@ -1,6 +1,10 @@
 // Package metrics exposes evpush's Prometheus metrics: HTTP traffic, push
-// deliveries by outcome and push-service host, delivery latencies, queue
-// depth and subscription counts.
+// deliveries by outcome and push service, delivery latencies, queue depth
+// and subscription counts.
+//
+// Every label takes values from a closed set: a label fed by what clients
+// send (a request method, an endpoint's host) would let them grow /metrics,
+// and the monitoring behind it, without end.
 package metrics
 
 import (
@@ -61,13 +65,13 @@ func New(src Sources) *Metrics {
 		}, []string{"route", "method"}),
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evpush_push_deliveries_total",
-			Help: "Push requests by outcome (delivered, gone, retry, rate_limited, rejected) and push-service host.",
-		}, []string{"outcome", "host"}),
+			Help: "Push requests by outcome (delivered, gone, retry, rate_limited, rejected) and push service (fcm, mozilla, apple, wns, other).",
+		}, []string{"outcome", "push_service"}),
 		pushDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "evpush_push_request_duration_seconds",
-			Help:    "Round trip to the push service, by host.",
+			Help:    "Round trip to the push service, by push service.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"host"}),
+		}, []string{"push_service"}),
 		commitToPush: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "evpush_commit_to_delivery_seconds",
 			Help:    "From the charging event (its commit) to the push service accepting the message.",
@@ -100,16 +104,30 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// ObserveHTTP records one HTTP request.
+// ObserveHTTP records one HTTP request. route must be a route pattern or a
+// fixed placeholder, never the raw path; the method is bounded here.
 func (m *Metrics) ObserveHTTP(route, method string, status int, d time.Duration) {
+	method = methodLabel(method)
 	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.httpDuration.WithLabelValues(route, method).Observe(d.Seconds())
 }
 
+// methodLabel keeps the standard methods and folds every other token into
+// "other": Go's server accepts any token as a method, so a client could
+// otherwise mint a series per request.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "other"
+}
+
 // ObservePush implements ports.Metrics.
-func (m *Metrics) ObservePush(host string, outcome domain.Outcome, roundTrip time.Duration) {
-	m.pushes.WithLabelValues(outcome.String(), host).Inc()
-	m.pushDuration.WithLabelValues(host).Observe(roundTrip.Seconds())
+func (m *Metrics) ObservePush(service domain.PushService, outcome domain.Outcome, roundTrip time.Duration) {
+	m.pushes.WithLabelValues(outcome.String(), service.String()).Inc()
+	m.pushDuration.WithLabelValues(service.String()).Observe(roundTrip.Seconds())
 }
 
 // ObserveCommitToDelivery implements ports.Metrics.

@@ -143,10 +143,10 @@ func TestMetrics(t *testing.T) {
 		}
 		return 0
 	}
-	require.Equal(t, 1.0, value("evpush_push_deliveries_total", map[string]string{"outcome": "delivered", "host": "127.0.0.1"}))
+	require.Equal(t, 1.0, value("evpush_push_deliveries_total", map[string]string{"outcome": "delivered", "push_service": "other"}))
 	require.Equal(t, 1.0, value("evpush_http_requests_total", map[string]string{"route": "/api/v1/charging/start", "method": "POST", "status": "200"}))
 	require.Equal(t, 1.0, value("evpush_http_requests_total", map[string]string{"route": "/api/v1/notifications/subscribe", "status": "200"}))
-	require.Equal(t, 1.0, value("evpush_push_request_duration_seconds", map[string]string{"host": "127.0.0.1"}))
+	require.Equal(t, 1.0, value("evpush_push_request_duration_seconds", map[string]string{"push_service": "other"}))
 	require.Equal(t, 1.0, value("evpush_commit_to_delivery_seconds", nil))
 	require.Equal(t, 1.0, value("evpush_subscriptions", map[string]string{"user_type": "client"}))
 	require.GreaterOrEqual(t, value("evpush_queue_jobs", map[string]string{"state": "completed"}), 2.0, "fan-out and delivery")
@@ -166,6 +166,18 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, waitBudget, 50*time.Millisecond)
+}
+
+// TestMetricsAndPprofBeyondLoopbackWarn: neither side listener asks for
+// credentials, so the wiring warns at start when one binds beyond loopback.
+// New only assembles the service (Run listens), so nothing is exposed here.
+func TestMetricsAndPprofBeyondLoopbackWarn(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	startLogged(t, map[string]string{"DATABASE_URL": testdb.New(t), "JWT_SECRET": testSecret, "LOG_LEVEL": "warn",
+		"METRICS_ADDR": "0.0.0.0:9090", "PPROF_ADDR": ":6060"}, wiring.Options{}, &logs)
+	require.Contains(t, logs.String(), `"msg":"METRICS_ADDR is not a loopback address`)
+	require.Contains(t, logs.String(), `"msg":"PPROF_ADDR is not a loopback address`)
 }
 
 func TestHealthAndReadiness(t *testing.T) {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/evpower/evpush/test/pushservice"
@@ -19,7 +22,8 @@ import (
 // TestSoak mixes every public call from many clients at once: subscribe,
 // unsubscribe, test pushes, charging start and stop. It requires zero 5xx,
 // every committed charging event delivered to its driver's device exactly
-// once, and a heap that does not grow with the load. `make test` runs a short
+// once, a heap that does not grow with the load, and metrics whose series do
+// not grow with the hosts, methods and paths clients choose. `make test` runs a short
 // version; `make soak` runs EVPUSH_SOAK=30s with EVPUSH_SOAK_CLIENTS=50.
 func TestSoak(t *testing.T) {
 	t.Parallel()
@@ -56,6 +60,7 @@ func TestSoak(t *testing.T) {
 		e.subscribe(c.tok, c.stable, "client")
 		cs[i] = c
 	}
+	soakDistinctHosts(t, e, 200)
 	heapBefore := heapNow()
 
 	var (
@@ -143,4 +148,70 @@ func TestSoak(t *testing.T) {
 	// The push service keeps every message in this process; allow for that,
 	// but a leak proportional to the load would blow well past it.
 	require.Less(t, heapAfter, heapBefore+uint64(requests.Load())*8*1024+64<<20, "heap stable")
+}
+
+// soakDistinctHosts subscribes devices on as many endpoint hosts, pushes to
+// every one through the real path (POST /test), and sends requests with
+// made-up methods and paths. A metric label fed by what clients choose would
+// add series with each of them, so the series must not change in number.
+// The hosts are loopback addresses (127.0.0.2, 127.0.0.3, …) because no test
+// controls DNS; to the metrics they are what x1.googleapis.com,
+// x2.googleapis.com… are in production: hosts the subscriber picked.
+func soakDistinctHosts(t *testing.T, e *env, hosts int) {
+	t.Helper()
+	require.LessOrEqual(t, hosts, 250, "127.0.0.2 onwards, within one /24")
+	tok := driverToken(t, "soak-hosts")
+
+	// Warm up, so every label set used below exists before counting.
+	e.subscribe(tok, e.Push.NewDevice(), "client")
+	r := e.call("POST", api+"/test", tok, nil)
+	require.Equal(t, http.StatusOK, r.Status, r.Raw)
+	strangeRequest(t, e, "X0", "/x0")
+	before := requestSeries(t, e)
+
+	for i := range hosts {
+		d, err := e.Push.NewDeviceAt("127.0.0." + strconv.Itoa(2+i))
+		require.NoError(t, err, "127.0.0.0/8 is loopback on Linux")
+		e.subscribe(tok, d, "client")
+	}
+	r = e.call("POST", api+"/test", tok, nil)
+	require.Equal(t, http.StatusOK, r.Status, r.Raw)
+	require.EqualValues(t, hosts+1, r.Body["sent_to"], "every host accepted its push: %s", r.Raw)
+	for i := 1; i <= 50; i++ {
+		strangeRequest(t, e, "X"+strconv.Itoa(i), "/x"+strconv.Itoa(i))
+	}
+	require.Equal(t, before, requestSeries(t, e), "series by metric, before and after")
+}
+
+// strangeRequest sends a request with any method token (Go's server accepts
+// them all) to an unknown path, outside the OpenAPI contract.
+func strangeRequest(t *testing.T, e *env, method, path string) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.URL+path, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+// requestSeries counts the series of the metrics labelled per request or
+// push. The scrape-time gauges (queue depth, subscriptions) are left out:
+// their labels come from the database and move with the work in flight.
+func requestSeries(t *testing.T, e *env) map[string]int {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	e.Svc.Metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(rec.Body)
+	require.NoError(t, err)
+	counts := map[string]int{}
+	for _, name := range []string{"evpush_http_requests_total", "evpush_http_request_duration_seconds",
+		"evpush_push_deliveries_total", "evpush_push_request_duration_seconds"} {
+		f, ok := families[name]
+		require.True(t, ok, "metric %s exported", name)
+		counts[name] = len(f.GetMetric())
+	}
+	return counts
 }

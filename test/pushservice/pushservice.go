@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -36,7 +37,8 @@ const maxBody = 8 << 10
 // Server is a loopback push service. Create one with New.
 type Server struct {
 	// URL is the base URL, e.g. http://127.0.0.1:port. It is also the VAPID
-	// audience, since it is the origin of every endpoint.
+	// audience, since it is the origin of every endpoint (but those of
+	// NewDeviceAt, each on its own listener and origin).
 	URL string
 
 	vapidKey string        // required k= (raw base64url), or "" for any
@@ -48,6 +50,7 @@ type Server struct {
 	mu      sync.Mutex
 	devices map[string]*device
 	all     []Message
+	hosts   map[string]*httptest.Server // NewDeviceAt's listeners, by host
 
 	ts *httptest.Server
 }
@@ -91,25 +94,42 @@ func New(tb testing.TB, opts ...Option) *Server {
 // Start starts a push service on loopback, for programs (the benchmark
 // harness) that have no testing.TB. Close stops it.
 func Start(opts ...Option) *Server {
-	s := &Server{sample: 1, devices: make(map[string]*device)}
+	s := &Server{sample: 1, devices: make(map[string]*device), hosts: make(map[string]*httptest.Server)}
 	for _, o := range opts {
 		o(s)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /push/{id}", s.handlePush)
-	s.ts = httptest.NewServer(mux)
+	s.ts = httptest.NewUnstartedServer(nil)
+	s.ts.Config.Handler = s.handler("http://" + s.ts.Listener.Addr().String())
+	s.ts.Start()
 	s.URL = s.ts.URL
 	return s
 }
 
-// Close stops the server.
-func (s *Server) Close() { s.ts.Close() }
+// handler serves the push service at origin, the VAPID audience of the
+// endpoints there: a real push service checks for its own.
+func (s *Server) handler(origin string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /push/{id}", func(w http.ResponseWriter, r *http.Request) { s.handlePush(w, r, origin) })
+	return mux
+}
+
+// Close stops the server and NewDeviceAt's listeners.
+func (s *Server) Close() {
+	s.ts.Close()
+	s.mu.Lock()
+	hosts := s.hosts
+	s.hosts = map[string]*httptest.Server{}
+	s.mu.Unlock()
+	for _, ts := range hosts {
+		ts.Close()
+	}
+}
 
 // Device is one simulated browser subscription: what a browser's
 // PushSubscription.toJSON() hands to an application server.
 type Device struct {
 	ID       string // path segment of the endpoint
-	Endpoint string // s.URL + "/push/" + ID
+	Endpoint string // s.URL + "/push/" + ID (NewDeviceAt: its host's URL)
 	P256dh   string // raw base64url 65-byte uncompressed P-256 public key
 	Auth     string // raw base64url 16-byte authentication secret
 
@@ -120,6 +140,37 @@ type Device struct {
 // NewDevice creates a subscription with fresh keys. It answers 201 until
 // Respond says otherwise.
 func (s *Server) NewDevice() *Device {
+	return s.newDevice(s.URL)
+}
+
+// NewDeviceAt is NewDevice with the endpoint on host (a loopback address
+// such as 127.0.0.2), served by a listener of its own: many
+// endpoint hosts, as a sender meets across push services and their
+// subdomains. The listener is started on the host's first device.
+func (s *Server) NewDeviceAt(host string) (*Device, error) {
+	s.mu.Lock()
+	ts := s.hosts[host]
+	s.mu.Unlock()
+	if ts == nil {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("pushservice: listening on %s: %w", host, err)
+		}
+		started := &httptest.Server{Listener: l, Config: &http.Server{Handler: s.handler("http://" + l.Addr().String())}}
+		started.Start()
+		s.mu.Lock()
+		if ts = s.hosts[host]; ts == nil { // another caller may have started one meanwhile
+			ts, s.hosts[host] = started, started
+		}
+		s.mu.Unlock()
+		if ts != started {
+			started.Close()
+		}
+	}
+	return s.newDevice(ts.URL), nil
+}
+
+func (s *Server) newDevice(baseURL string) *Device {
 	priv, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
 		panic(err) // crypto/rand does not fail on supported platforms
@@ -134,7 +185,7 @@ func (s *Server) NewDevice() *Device {
 		priv:   priv,
 		auth:   auth,
 	}
-	d.Endpoint = s.URL + "/push/" + d.ID
+	d.Endpoint = baseURL + "/push/" + d.ID
 	s.mu.Lock()
 	s.devices[d.ID] = &device{Device: d, script: []Response{{Status: http.StatusCreated}}}
 	s.mu.Unlock()
@@ -253,7 +304,7 @@ func (s *Server) WaitFor(tb testing.TB, d *Device, n int, timeout time.Duration)
 	}
 }
 
-func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, origin string) {
 	seq := s.seq.Add(1)
 	s.mu.Lock()
 	dev := s.devices[r.PathValue("id")]
@@ -271,7 +322,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		Received: time.Now(),
 	}
 	var resp Response
-	if status, err := s.verify(r, dev.Device, (seq-1)%s.sample == 0, &m); err != nil {
+	if status, err := s.verify(r, origin, dev.Device, (seq-1)%s.sample == 0, &m); err != nil {
 		m.Err = err.Error()
 		resp = Response{Status: status, Body: m.Err + "\n"}
 	} else {
@@ -308,7 +359,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	}
 	// RFC 8030 §5: a 201 MUST name the push message resource in Location.
 	if m.Status == http.StatusCreated && w.Header().Get("Location") == "" {
-		w.Header().Set("Location", s.URL+"/message/"+strconv.FormatUint(seq, 10))
+		w.Header().Set("Location", origin+"/message/"+strconv.FormatUint(seq, 10))
 	}
 	w.WriteHeader(m.Status)
 	io.WriteString(w, resp.Body)
@@ -318,7 +369,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 // request headers (400), body size (413), VAPID (403), then the encrypted
 // body (400). full adds the expensive ECDSA verification and decryption.
 // It returns the status to answer on failure.
-func (s *Server) verify(r *http.Request, d *Device, full bool, m *Message) (int, error) {
+func (s *Server) verify(r *http.Request, origin string, d *Device, full bool, m *Message) (int, error) {
 	const digits = "0123456789"
 	const b64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" + digits + "-_"
 	h := r.Header
@@ -341,7 +392,7 @@ func (s *Server) verify(r *http.Request, d *Device, full bool, m *Message) (int,
 		return 400, fmt.Errorf("reading body: %w", err)
 	}
 
-	claims, key, err := verifyVAPID(h.Get("Authorization"), s.URL, time.Now(), full)
+	claims, key, err := verifyVAPID(h.Get("Authorization"), origin, time.Now(), full)
 	m.Claims = claims
 	if err != nil {
 		return 403, fmt.Errorf("vapid: %w", err)

@@ -300,6 +300,35 @@ func TestEndToEnd(t *testing.T) {
 	require.Equal(t, []int{201, 429, 410, 410, 400, 400, 400, 400, 403, 403, 400}, statuses(msgs))
 }
 
+// TestDeviceAtAnotherHost: a device on a host of its own is served there,
+// and its VAPID audience is that host's origin, not the main server's.
+func TestDeviceAtAnotherHost(t *testing.T) {
+	t.Parallel()
+	v := newSigner(t)
+	s := New(t, WithVAPIDPublicKey(v.k))
+	x := sender{t, s, v, "mailto:ops@example.com"}
+	d, err := s.NewDeviceAt("127.0.0.2")
+	require.NoError(t, err)
+	u, err := url.Parse(d.Endpoint)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.2", u.Hostname())
+	same, err := s.NewDeviceAt("127.0.0.2")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(same.Endpoint, u.Scheme+"://"+u.Host+"/"), "one listener per host")
+
+	require.Equal(t, http.StatusCreated, x.send(d, "hello", nil))
+	require.Equal(t, "hello", string(s.WaitFor(t, d, 1, 20*time.Second)[0].Payload))
+
+	req := x.request(d, "x", nil)
+	req.Header.Set("Authorization", v.header(t, jwt.MapClaims{
+		"aud": s.URL, "exp": time.Now().Add(time.Hour).Unix(), "sub": x.sub,
+	}))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "the main server's audience is not this host's")
+}
+
 func statuses(msgs []Message) []int {
 	out := make([]int, len(msgs))
 	for i, m := range msgs {

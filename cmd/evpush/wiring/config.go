@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -296,6 +298,36 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// LogWarnings logs, once at start, settings that are valid but risky.
+func (c Config) LogWarnings(log *slog.Logger) {
+	// Neither side listener asks for credentials: bound beyond loopback,
+	// only the network stands between it and whoever reaches the port.
+	for _, l := range []struct{ name, addr, serves string }{
+		{"METRICS_ADDR", c.MetricsAddr, "/metrics"},
+		{"PPROF_ADDR", c.PprofAddr, "Go's pprof (heap, goroutine stacks, CPU profiles)"},
+	} {
+		if l.addr != "" && !loopbackAddr(l.addr) {
+			log.Warn(l.name+" is not a loopback address: it serves "+l.serves+
+				" without credentials to anyone who can reach it; bind it to 127.0.0.1 or keep it behind a firewall",
+				"addr", l.addr)
+		}
+	}
+}
+
+// loopbackAddr reports whether a listen address (host:port) binds loopback
+// only: 127.0.0.0/8, ::1 or localhost. An empty host binds every interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 func wrapName(name string, err error) error {

@@ -517,3 +517,44 @@ func TestLoadConfig_MessagesAndLinksInvalid(t *testing.T) {
 		})
 	}
 }
+
+// TestLogWarnings_SideListenersBeyondLoopback: METRICS_ADDR and PPROF_ADDR
+// serve without credentials, so binding them beyond loopback is warned about.
+func TestLogWarnings_SideListenersBeyondLoopback(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		addr string
+		warn bool
+	}{
+		{":9090", true}, // every interface
+		{"0.0.0.0:9090", true},
+		{"[::]:9090", true},
+		{"10.0.0.5:9090", true},
+		{"metrics.internal:9090", true}, // a name may resolve anywhere
+		{"127.0.0.1:9090", false},
+		{"127.0.0.2:9090", false},
+		{"[::1]:9090", false},
+		{"localhost:9090", false},
+	}
+	for _, tt := range tests {
+		for _, name := range []string{"METRICS_ADDR", "PPROF_ADDR"} {
+			c, err := wiring.LoadConfig(envMap(withSecret(map[string]string{name: tt.addr})))
+			require.NoError(t, err)
+			var logs strings.Builder
+			c.LogWarnings(slog.New(slog.NewTextHandler(&logs, nil)))
+			if !tt.warn {
+				require.Empty(t, logs.String(), "%s=%s", name, tt.addr)
+				continue
+			}
+			require.Contains(t, logs.String(), "level=WARN", "%s=%s", name, tt.addr)
+			require.Contains(t, logs.String(), name+" is not a loopback address", "%s=%s", name, tt.addr)
+			require.Contains(t, logs.String(), "addr="+tt.addr, "%s=%s", name, tt.addr)
+		}
+	}
+
+	c, err := wiring.LoadConfig(envMap(withSecret(nil)))
+	require.NoError(t, err)
+	var logs strings.Builder
+	c.LogWarnings(slog.New(slog.NewTextHandler(&logs, nil)))
+	require.Empty(t, logs.String(), "both off by default: nothing to warn about")
+}

@@ -73,6 +73,7 @@ func Migrate(ctx context.Context, db *sql.DB, referenceCharging bool) error {
 // assembles the HTTP handler. Close releases what it opened.
 func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Service, err error) {
 	s := &Service{Config: cfg, Log: log, opts: opts}
+	cfg.LogWarnings(log)
 	defer func() {
 		if err != nil {
 			s.Close()

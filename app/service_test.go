@@ -577,6 +577,37 @@ func TestSubscribe(t *testing.T) {
 	}
 }
 
+func TestSubscribe_EndpointTakenAnswersLikeANewSubscription(t *testing.T) {
+	t.Parallel()
+
+	d := newDeps(t)
+	d.store.upsertErr = fmt.Errorf("error upserting: %w", domain.ErrEndpointTaken)
+	in := validSubscriptionInput(t)
+	in.Endpoint = "HTTPS://FCM.googleapis.com:443/fcm/send/device-1"
+	caller := domain.Principal{UserID: "intruder"}
+
+	res, err := d.service(t).Subscribe(t.Context(), caller, in)
+	require.NoError(t, err, "no hint that the endpoint exists")
+	require.Equal(t, app.SubscribeResult{
+		SubscriptionID: domain.DecoySubscriptionID("https://fcm.googleapis.com/fcm/send/device-1", "intruder", domain.UserTypeClient),
+		Created:        true,
+	}, res)
+	require.NotEqual(t, d.store.upsertID, res.SubscriptionID)
+	require.Len(t, d.store.upserts, 1)
+}
+
+func TestSubscribe_StoresTheCanonicalEndpoint(t *testing.T) {
+	t.Parallel()
+
+	d := newDeps(t)
+	in := validSubscriptionInput(t)
+	in.Endpoint = "HTTPS://FCM.GOOGLEAPIS.COM.:443/fcm/send/Device-1"
+	_, err := d.service(t).Subscribe(t.Context(), domain.Principal{UserID: "u1"}, in)
+	require.NoError(t, err)
+	require.Len(t, d.store.upserts, 1)
+	require.Equal(t, "https://fcm.googleapis.com/fcm/send/Device-1", d.store.upserts[0].Endpoint)
+}
+
 func TestSubscribe_Invalid(t *testing.T) {
 	t.Parallel()
 
@@ -731,6 +762,32 @@ func TestUnsubscribe(t *testing.T) {
 			require.Equal(t, []deleteForUserCall{{UserID: "user-7", Endpoint: endpoint}}, d.store.deleteForUsers)
 		})
 	}
+}
+
+func TestUnsubscribe_Canonical(t *testing.T) {
+	t.Parallel()
+
+	const (
+		raw       = "HTTPS://FCM.GOOGLEAPIS.COM.:443/fcm/send/Device-1"
+		canonical = "https://fcm.googleapis.com/fcm/send/Device-1"
+	)
+	t.Run("canonical form found", func(t *testing.T) {
+		t.Parallel()
+		d := newDeps(t)
+		removed, err := d.service(t).Unsubscribe(t.Context(), domain.Principal{UserID: "user-7"}, raw)
+		require.NoError(t, err)
+		require.True(t, removed)
+		require.Equal(t, []deleteForUserCall{{UserID: "user-7", Endpoint: canonical}}, d.store.deleteForUsers)
+	})
+	t.Run("raw form tried second, for rows stored before normalising", func(t *testing.T) {
+		t.Parallel()
+		d := newDeps(t)
+		d.store.deleteUserErr = domain.ErrNotFound
+		removed, err := d.service(t).Unsubscribe(t.Context(), domain.Principal{UserID: "user-7"}, raw)
+		require.NoError(t, err)
+		require.False(t, removed)
+		require.Equal(t, []deleteForUserCall{{UserID: "user-7", Endpoint: canonical}, {UserID: "user-7", Endpoint: raw}}, d.store.deleteForUsers)
+	})
 }
 
 func TestUnsubscribe_Invalid(t *testing.T) {

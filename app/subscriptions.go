@@ -15,8 +15,12 @@ type SubscribeResult struct {
 }
 
 // Subscribe registers a browser's push subscription for the caller. A known
-// endpoint is updated in place and moves to the caller: a device belongs to
-// whoever subscribed on it last.
+// endpoint is updated in place: the caller's own (new keys after a browser
+// rotated them), or another user's when the caller sends its keys (the same
+// browser profile, signed in as someone else), which moves it to the caller.
+// Anyone else gets the answer of a new subscription, with a decoy id, and the
+// device stays with its owner: knowing an endpoint is not owning it, and the
+// answer must not tell whether the endpoint exists.
 func (s *Service) Subscribe(ctx context.Context, caller domain.Principal, in domain.SubscriptionInput) (SubscribeResult, error) {
 	in.UserID = caller.UserID
 	sub, err := domain.NewSubscription(in, s.policy)
@@ -30,6 +34,13 @@ func (s *Service) Subscribe(ctx context.Context, caller domain.Principal, in dom
 	// lingers until a push fails: the cap bounds what one account can make
 	// the service send, replacing the stalest device.
 	stored, created, err := s.subs.Upsert(ctx, sub, s.maxSubs)
+	if errors.Is(err, domain.ErrEndpointTaken) {
+		// Worth an operator's eye: a client sending someone else's endpoint
+		// is a bug or an attack.
+		s.logger(ctx).WarnContext(ctx, "subscribe refused: endpoint held by another user with other keys",
+			"user_id", caller.UserID, "endpoint", domain.EndpointLabel(sub.Endpoint))
+		return SubscribeResult{SubscriptionID: domain.DecoySubscriptionID(sub.Endpoint, sub.UserID, sub.UserType), Created: true}, nil
+	}
 	if err != nil {
 		return SubscribeResult{}, fmt.Errorf("error storing subscription: %w", err)
 	}
@@ -46,7 +57,15 @@ func (s *Service) Unsubscribe(ctx context.Context, caller domain.Principal, endp
 	case len(endpoint) > domain.MaxEndpointLength:
 		return false, domain.Invalid("endpoint", "must be at most 2048 bytes")
 	}
-	err = s.subs.DeleteForUser(ctx, caller.UserID, endpoint)
+	// Stored endpoints are canonical (see EndpointPolicy.Normalize), so the
+	// one sent back is made canonical the same way. A row stored before
+	// endpoints were normalised may still hold the raw form: that is tried
+	// second, only when it differs.
+	canonical := domain.CanonicalEndpoint(endpoint)
+	err = s.subs.DeleteForUser(ctx, caller.UserID, canonical)
+	if errors.Is(err, domain.ErrNotFound) && canonical != endpoint {
+		err = s.subs.DeleteForUser(ctx, caller.UserID, endpoint)
+	}
 	if errors.Is(err, domain.ErrNotFound) {
 		return false, nil
 	}

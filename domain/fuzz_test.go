@@ -103,8 +103,8 @@ func checkSubscription(t *testing.T, in domain.SubscriptionInput, policy domain.
 	if err := policy.Check(in.Endpoint); err != nil {
 		t.Fatalf("accepted endpoint %q that the policy refuses: %v", in.Endpoint, err)
 	}
-	if sub.Endpoint != in.Endpoint || sub.UserID != in.UserID {
-		t.Fatalf("subscription does not keep endpoint and user: %+v", sub)
+	if want, _ := policy.Normalize(in.Endpoint); sub.Endpoint != want || sub.UserID != in.UserID {
+		t.Fatalf("subscription does not keep the canonical endpoint %q and the user: %+v", want, sub)
 	}
 	if in.Locale == "" {
 		if sub.Locale != "" {
@@ -251,6 +251,10 @@ func FuzzEndpointPolicy(f *testing.F) {
 		"https://",
 		"https://:443",
 		"https://fcm.googleapis.com:99999/x",
+		"HTTPS://FCM.GOOGLEAPIS.COM.:443/fcm/send/AbC",
+		"https://fcm.googleapis.com:8443/x",
+		"http://LOCALHOST.:0080/Push?A=B#C",
+		"https://[::1%25eth0]/x",
 		"https://x%ff.googleapis.com/",
 		"https://\uff11\uff12\uff17.\uff10.\uff10.\uff11/",
 		"https://user@fcm.googleapis.com/",
@@ -273,6 +277,7 @@ func FuzzEndpointPolicy(f *testing.F) {
 				continue
 			}
 			checkAccepted(t, p, raw)
+			checkCanonical(t, p, raw)
 		}
 	})
 }
@@ -309,10 +314,36 @@ func checkAccepted(t *testing.T, p domain.EndpointPolicy, raw string) {
 	if addrErr == nil {
 		t.Fatalf("accepted literal IP %q", raw)
 	}
+	if port := u.Port(); port != "" && strings.TrimLeft(port, "0") != "443" {
+		t.Fatalf("accepted %q on port %q", raw, port)
+	}
 	for _, pat := range p.AllowedHosts {
 		if domain.MatchHost(pat, host) {
 			return
 		}
 	}
 	t.Fatalf("accepted %q: host %q matches no allowed pattern %v", raw, host, p.AllowedHosts)
+}
+
+// checkCanonical: the stored form of an accepted endpoint passes the policy
+// as itself, is what unsubscribe computes, and keeps everything after the
+// host byte for byte (the device's token).
+func checkCanonical(t *testing.T, p domain.EndpointPolicy, raw string) {
+	t.Helper()
+	canon, err := p.Normalize(raw)
+	if err != nil {
+		t.Fatalf("Check accepted %q but Normalize refused it: %v", raw, err)
+	}
+	if again, err := p.Normalize(canon); err != nil || again != canon {
+		t.Fatalf("Normalize(%q) = %q, which normalizes to %q (%v)", raw, canon, again, err)
+	}
+	if c := domain.CanonicalEndpoint(raw); c != canon {
+		t.Fatalf("CanonicalEndpoint(%q) = %q, Normalize gave %q", raw, c, canon)
+	}
+	u, _ := url.Parse(raw)
+	cu, err := url.Parse(canon)
+	if err != nil || cu.Scheme != u.Scheme || cu.EscapedPath() != u.EscapedPath() || cu.RawQuery != u.RawQuery ||
+		cu.Hostname() != strings.TrimSuffix(strings.ToLower(u.Hostname()), ".") {
+		t.Fatalf("Normalize(%q) = %q changes more than scheme case, host case, trailing dot and port", raw, canon)
+	}
 }

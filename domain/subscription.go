@@ -2,10 +2,14 @@ package domain
 
 import (
 	"crypto/ecdh"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -56,6 +60,28 @@ type Subscription struct {
 	FailureCount  int
 }
 
+// ErrEndpointTaken is what a store answers when a subscribe names an
+// endpoint that another user (or the caller in another role) holds with other
+// keys. Such an endpoint does not move: only the browser profile that holds
+// the keys can hand its subscription to someone else, by subscribing with the
+// same keys. Otherwise anyone who learnt an endpoint could silently take the
+// device's notifications away from its owner.
+var ErrEndpointTaken = errors.New("endpoint is held by another user with other keys")
+
+// DecoySubscriptionID is the subscription_id answered for a refused takeover
+// (ErrEndpointTaken): the caller is told the same as for a new subscription,
+// so the answer neither reveals that the endpoint exists nor hands out its
+// owner's id. It is never stored. It is derived from what the caller sent
+// rather than random, so a retry gets the same id, as a stored row would.
+func DecoySubscriptionID(endpoint, userID string, userType UserType) string {
+	sum := sha256.Sum256([]byte("evpush decoy subscription id\x00" + endpoint + "\x00" + userID + "\x00" + string(userType)))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x40 // the version and variant bits of gen_random_uuid()'s ids
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
 // SuccessRecordInterval is how stale last_success_at may get before another
 // success is written: the cleanup counts in days, so an hour is precise enough.
 const SuccessRecordInterval = time.Hour
@@ -85,13 +111,14 @@ func NewSubscription(in SubscriptionInput, policy EndpointPolicy) (Subscription,
 	s := Subscription{
 		UserID:    in.UserID,
 		UserType:  UserType(in.UserType),
-		Endpoint:  in.Endpoint,
-		UserAgent: truncate(in.UserAgent, maxUserAgent),
+		UserAgent: sanitizeUserAgent(in.UserAgent),
 	}
 	if in.Endpoint == "" {
 		v.add(FieldEndpoint, "is required")
-	} else if err := policy.Check(in.Endpoint); err != nil {
+	} else if ep, err := policy.Normalize(in.Endpoint); err != nil {
 		v.add(FieldEndpoint, err.Error())
+	} else {
+		s.Endpoint = ep
 	}
 	if p, msg := decodeP256dh(in.P256dh); msg != "" {
 		v.add(FieldP256dh, msg)
@@ -186,30 +213,58 @@ type EndpointPolicy struct {
 	// "*.example.com" any host below example.com, "*" any host.
 	AllowedHosts []string
 	// AllowLoopback lets localhost, 127.0.0.0/8 and [::1] through, over http
-	// too: for tests and local development only.
+	// too and on any port: for tests and local development only.
 	AllowLoopback bool
 }
 
-// DefaultPushHosts are the push services of Chrome/Edge (FCM), Firefox,
-// Safari and legacy Edge (WNS).
+// DefaultPushHosts are the hosts of the push services browsers use, each as
+// narrow as its vendor allows, so a subscribe cannot aim our POSTs at any
+// other host of a big cloud domain (storage.googleapis.com and the like):
+//   - fcm.googleapis.com: Chrome, Opera and most other Chromium browsers
+//     (FCM). Chromium's components/push_messaging/push_messaging_constants.cc
+//     hands out https://fcm.googleapis.com/fcm/send/… and …/wp/….
+//   - android.googleapis.com: the GCM endpoint (…/gcm/send/…) that Chrome
+//     gave out before VAPID and FCM; rows of that time may still be stored.
+//   - updates.push.services.mozilla.com: Firefox (autopush; its endpoints are
+//     https://updates.push.services.mozilla.com/wpush/v1|v2/…).
+//   - *.push.apple.com: Safari (web.push.apple.com today). Apple's "Sending
+//     web push notifications in web apps and browsers" says to allow URLs
+//     from *.push.apple.com if you tightly manage push endpoints.
+//   - *.notify.windows.com: Edge (WNS), whose channel URIs live on regional
+//     hosts such as wns2-par02p.notify.windows.com (Microsoft's WNS overview:
+//     the channel URI is the one to POST to).
+//
+// PUSH_ALLOWED_HOSTS replaces the list (e.g. for a self-hosted push service).
 var DefaultPushHosts = []string{
-	"*.googleapis.com",
-	"*.push.services.mozilla.com",
+	"fcm.googleapis.com",
+	"android.googleapis.com",
+	"updates.push.services.mozilla.com",
 	"*.push.apple.com",
 	"*.notify.windows.com",
 }
 
 // Check returns a *PolicyError when the endpoint may not be used.
 func (p EndpointPolicy) Check(raw string) error {
+	_, err := p.Normalize(raw)
+	return err
+}
+
+// Normalize checks raw like Check and returns the endpoint in its canonical
+// form, the one stored: scheme and host lower-cased, no trailing dot on the
+// host, no default port (":443" for https). The rest (path, query) is kept
+// byte for byte: it is the device's token, and case matters there. So
+// "HTTPS://FCM.GOOGLEAPIS.COM.:443/x" and "https://fcm.googleapis.com/x" are
+// one endpoint, and one subscription.
+func (p EndpointPolicy) Normalize(raw string) (string, error) {
 	if len(raw) > MaxEndpointLength {
-		return policyErr("must be at most 2048 bytes")
+		return "", policyErr("must be at most 2048 bytes")
 	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
-		return policyErr("must be an absolute URL")
+		return "", policyErr("must be an absolute URL")
 	}
 	if u.User != nil {
-		return policyErr("must not contain credentials")
+		return "", policyErr("must not contain credentials")
 	}
 	// A trailing dot names the same host ("localhost." is localhost).
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
@@ -217,28 +272,87 @@ func (p EndpointPolicy) Check(raw string) error {
 	// Resolvers also read "2130706433", "0" or "0x7f.1" as IPv4 addresses;
 	// no real top-level domain is numeric, so treat such names as IPs.
 	isIP := addrErr == nil || numericTLD(host)
+	if addrErr == nil && addr.Zone() != "" {
+		// A zone names an interface of this machine: never a push service.
+		return "", policyErr("IP address endpoints are not allowed")
+	}
+	port, portErr := strconv.ParseUint(u.Port(), 10, 16)
+	if u.Port() != "" && (portErr != nil || port == 0) {
+		return "", policyErr("port is not a valid port number")
+	}
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") || (addrErr == nil && addr.Unmap().IsLoopback()) {
 		if !p.AllowLoopback {
-			return policyErr("loopback addresses are not allowed")
+			return "", policyErr("loopback addresses are not allowed")
 		}
 		if u.Scheme != "https" && u.Scheme != "http" {
-			return policyErr("must use https")
+			return "", policyErr("must use https")
 		}
-		return nil
+		if addrErr != nil && !validHostname(host) {
+			return "", policyErr("host is not a valid DNS name")
+		}
+		// Any port: the test push service listens on 127.0.0.1:random.
+		return canonicalEndpoint(raw, u, host), nil
 	}
 	if u.Scheme != "https" {
-		return policyErr("must use https")
+		return "", policyErr("must use https")
 	}
 	if isIP {
-		return policyErr("IP address endpoints are not allowed")
+		return "", policyErr("IP address endpoints are not allowed")
 	}
 	if !validHostname(host) {
-		return policyErr("host is not a valid DNS name")
+		return "", policyErr("host is not a valid DNS name")
 	}
 	if !p.hostAllowed(host) {
-		return policyErr("host " + host + " is not an allowed push service")
+		return "", policyErr("host " + host + " is not an allowed push service")
 	}
-	return nil
+	// Every push service listens on 443; another port is no push service
+	// and would let a subscribe probe other services on an allowed host.
+	if u.Port() != "" && port != 443 {
+		return "", policyErr("port must be 443 (or none)")
+	}
+	return canonicalEndpoint(raw, u, host), nil
+}
+
+// CanonicalEndpoint is raw in the form Normalize stores, without checking the
+// policy: for looking up an endpoint a client sends back (unsubscribe). A raw
+// string that is no absolute URL is returned unchanged; it matches nothing.
+func CanonicalEndpoint(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" || u.User != nil {
+		return raw
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if addr, err := netip.ParseAddr(host); err == nil && addr.Zone() != "" {
+		return raw // refused by Normalize, so never stored
+	}
+	return canonicalEndpoint(raw, u, host)
+}
+
+// canonicalEndpoint rebuilds raw from its parsed scheme, the lower-cased
+// host without its trailing dot, and the port unless it is the scheme's
+// default; everything after the authority is copied from raw as it came,
+// never re-encoded. u is raw parsed, with a host and no user info.
+func canonicalEndpoint(raw string, u *url.URL, host string) string {
+	// url.Parse read raw as scheme ":" "//" authority tail, where the
+	// authority runs to the first "/", "?" or "#".
+	rest := raw[len(u.Scheme)+len("://"):]
+	tail := ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		tail = rest[i:]
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // IPv6
+	}
+	if port := u.Port(); port != "" {
+		// Numerically, so ":0443" is ":443" too.
+		if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+			port = strconv.FormatUint(n, 10)
+		}
+		if !(port == "443" && u.Scheme == "https" || port == "80" && u.Scheme == "http") {
+			host += ":" + port
+		}
+	}
+	return u.Scheme + "://" + host + tail
 }
 
 func (p EndpointPolicy) hostAllowed(host string) bool {
@@ -329,6 +443,15 @@ func EndpointLabel(endpoint string) string {
 		host = u.Host
 	}
 	return host + "#" + shortHash(endpoint)
+}
+
+// sanitizeUserAgent makes the User-Agent header storable text: it is
+// informational only, so bytes that are not UTF-8 (HTTP allows any octet in
+// a header) become U+FFFD and NULs, which PostgreSQL text cannot hold, are
+// dropped, rather than the subscribe failing. Cut to maxUserAgent bytes.
+func sanitizeUserAgent(ua string) string {
+	ua = strings.ReplaceAll(strings.ToValidUTF8(ua, "\uFFFD"), "\x00", "")
+	return truncate(ua, maxUserAgent)
 }
 
 func truncate(s string, n int) string {

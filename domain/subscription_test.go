@@ -367,6 +367,48 @@ func TestNewSubscription_UserAgentTruncated(t *testing.T) {
 	}
 }
 
+func TestNewSubscription_UserAgentSanitized(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		ua   string
+		want string
+	}{
+		{name: "valid kept", ua: "Mozilla/5.0 (X11; Linux) Яндекс", want: "Mozilla/5.0 (X11; Linux) Яндекс"},
+		{name: "latin-1 byte replaced", ua: "Mozilla/5.0 (caf\xe9)", want: "Mozilla/5.0 (caf\uFFFD)"},
+		{name: "run of bad bytes is one replacement", ua: "a\xff\xfe\xfdb", want: "a\uFFFDb"},
+		{name: "cut rune replaced", ua: "a\xd1", want: "a\uFFFD"},
+		{name: "NUL dropped", ua: "a\x00b", want: "ab"},
+		// The replacement is 3 bytes where the bad byte was 1: the cut at
+		// 512 comes after replacing and still lands on a rune boundary.
+		{name: "replaced then cut", ua: strings.Repeat("\xff", 1) + strings.Repeat("a", 510) + "\xff\xff", want: "\uFFFD" + strings.Repeat("a", 509)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			in := validInput(t)
+			in.UserAgent = tt.ua
+			sub, err := domain.NewSubscription(in, defaultPolicy())
+			require.NoError(t, err)
+			require.Equal(t, tt.want, sub.UserAgent)
+			require.True(t, utf8.ValidString(sub.UserAgent))
+			require.LessOrEqual(t, len(sub.UserAgent), 512)
+		})
+	}
+}
+
+func TestNewSubscription_EndpointStoredCanonical(t *testing.T) {
+	t.Parallel()
+
+	in := validInput(t)
+	in.Endpoint = "HTTPS://FCM.GoogleAPIs.COM.:443/fcm/send/AbC:dEf"
+	sub, err := domain.NewSubscription(in, defaultPolicy())
+	require.NoError(t, err)
+	require.Equal(t, "https://fcm.googleapis.com/fcm/send/AbC:dEf", sub.Endpoint)
+}
+
 func TestNormalizeLocale(t *testing.T) {
 	t.Parallel()
 
@@ -480,7 +522,24 @@ func TestEndpointPolicyCheck(t *testing.T) {
 		{name: "Apple", policy: defaults, endpoint: "https://web.push.apple.com/QGx"},
 		{name: "WNS", policy: defaults, endpoint: "https://wns2-par02p.notify.windows.com/w/?token=BQY"},
 		{name: "host case-insensitive", policy: defaults, endpoint: "https://FCM.GoogleAPIs.com/fcm/send/abc"},
-		{name: "port allowed", policy: defaults, endpoint: "https://fcm.googleapis.com:443/fcm/send/abc"},
+		{name: "port 443 allowed", policy: defaults, endpoint: "https://fcm.googleapis.com:443/fcm/send/abc"},
+		{name: "port 0443 allowed", policy: defaults, endpoint: "https://fcm.googleapis.com:0443/fcm/send/abc"},
+		{name: "empty port allowed", policy: defaults, endpoint: "https://fcm.googleapis.com:/fcm/send/abc"},
+		{name: "port 8443 refused", policy: defaults, endpoint: "https://fcm.googleapis.com:8443/fcm/send/abc", wantErr: "port must be 443"},
+		{name: "port 80 refused", policy: defaults, endpoint: "https://fcm.googleapis.com:80/fcm/send/abc", wantErr: "port must be 443"},
+		{name: "other port refused with star", policy: star, endpoint: "https://push.anything.test:22/x", wantErr: "port must be 443"},
+		{name: "port 0 refused", policy: defaults, endpoint: "https://fcm.googleapis.com:0/x", wantErr: "not a valid port"},
+		{name: "port out of range refused", policy: loopback, endpoint: "http://127.0.0.1:65536/x", wantErr: "not a valid port"},
+		{name: "legacy GCM", policy: defaults, endpoint: "https://android.googleapis.com/gcm/send/abc"},
+		{name: "trailing dot", policy: defaults, endpoint: "https://fcm.googleapis.com./fcm/send/abc"},
+		{name: "other googleapis host refused", policy: defaults, endpoint: "https://storage.googleapis.com/bucket/x", wantErr: "not an allowed push service"},
+		{name: "googleapis apex refused", policy: defaults, endpoint: "https://googleapis.com/x", wantErr: "not an allowed push service"},
+		{name: "other mozilla push host refused", policy: defaults, endpoint: "https://evil.push.services.mozilla.com/x", wantErr: "not an allowed push service"},
+		{name: "sub of Mozilla's host refused", policy: defaults, endpoint: "https://a.updates.push.services.mozilla.com/x", wantErr: "not an allowed push service"},
+		{name: "Apple apex refused", policy: defaults, endpoint: "https://push.apple.com/x", wantErr: "not an allowed push service"},
+		{name: "Apple other host", policy: defaults, endpoint: "https://api.push.apple.com/x"},
+		{name: "IPv6 zone refused", policy: loopback, endpoint: "http://[::1%25lo]:8080/x", wantErr: "IP address"},
+		{name: "odd localhost name refused", policy: loopback, endpoint: "http://a_b.localhost/x", wantErr: "valid DNS name"},
 		{name: "http FCM refused", policy: defaults, endpoint: "http://fcm.googleapis.com/fcm/send/abc", wantErr: "https"},
 		{name: "other scheme refused", policy: defaults, endpoint: "ftp://fcm.googleapis.com/x", wantErr: "https"},
 		{name: "unknown host refused", policy: defaults, endpoint: "https://push.example.com/x", wantErr: "not an allowed push service"},
@@ -554,6 +613,71 @@ func TestEndpointPolicyCheck(t *testing.T) {
 			require.Equal(t, perr.Reason, err.Error())
 		})
 	}
+}
+
+func TestEndpointPolicyNormalize(t *testing.T) {
+	t.Parallel()
+
+	defaults := domain.EndpointPolicy{AllowedHosts: domain.DefaultPushHosts}
+	loopback := domain.EndpointPolicy{AllowedHosts: domain.DefaultPushHosts, AllowLoopback: true}
+	const token = "/fcm/send/dQw4w9WgXcQ:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx"
+
+	tests := []struct {
+		name   string
+		policy domain.EndpointPolicy
+		raw    string
+		want   string
+	}{
+		{name: "canonical kept", policy: defaults, raw: "https://fcm.googleapis.com" + token, want: "https://fcm.googleapis.com" + token},
+		{name: "scheme and host lowered, path case kept", policy: defaults, raw: "HTTPS://FCM.GOOGLEAPIS.COM" + token, want: "https://fcm.googleapis.com" + token},
+		{name: "trailing dot dropped", policy: defaults, raw: "https://fcm.googleapis.com." + token, want: "https://fcm.googleapis.com" + token},
+		{name: "default port dropped", policy: defaults, raw: "https://fcm.googleapis.com:443" + token, want: "https://fcm.googleapis.com" + token},
+		{name: "all at once", policy: defaults, raw: "HTTPS://FCM.GOOGLEAPIS.COM.:0443" + token, want: "https://fcm.googleapis.com" + token},
+		{name: "empty port dropped", policy: defaults, raw: "https://fcm.googleapis.com:" + token, want: "https://fcm.googleapis.com" + token},
+		{name: "query kept byte for byte", policy: defaults, raw: "https://WNS2-PAR02P.notify.windows.com/w/?token=BQYAAAB%2bAbC%3d", want: "https://wns2-par02p.notify.windows.com/w/?token=BQYAAAB%2bAbC%3d"},
+		{name: "escapes in path not re-encoded", policy: defaults, raw: "https://web.push.apple.com/QGx%7eA~b%2F", want: "https://web.push.apple.com/QGx%7eA~b%2F"},
+		{name: "no path", policy: defaults, raw: "https://Web.Push.Apple.com", want: "https://web.push.apple.com"},
+		{name: "query without path", policy: defaults, raw: "https://Web.Push.Apple.com?x=Y", want: "https://web.push.apple.com?x=Y"},
+		{name: "loopback keeps its port", policy: loopback, raw: "HTTP://LocalHost:39211/push/AbC", want: "http://localhost:39211/push/AbC"},
+		{name: "loopback IP keeps its port", policy: loopback, raw: "http://127.0.0.1:39211/push/AbC", want: "http://127.0.0.1:39211/push/AbC"},
+		{name: "loopback http default port dropped", policy: loopback, raw: "http://127.0.0.1:80/push/1", want: "http://127.0.0.1/push/1"},
+		{name: "loopback https default port dropped", policy: loopback, raw: "https://localhost.:443/push/1", want: "https://localhost/push/1"},
+		{name: "IPv6 loopback", policy: loopback, raw: "http://[::1]:8080/push/1", want: "http://[::1]:8080/push/1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			got, err := tt.policy.Normalize(tt.raw)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+			again, err := tt.policy.Normalize(got)
+			require.NoError(t, err, "the canonical form passes the policy too")
+			require.Equal(t, got, again, "idempotent")
+			require.Equal(t, got, domain.CanonicalEndpoint(tt.raw), "unsubscribe finds what subscribe stored")
+		})
+	}
+}
+
+func TestCanonicalEndpoint_NotAURL(t *testing.T) {
+	t.Parallel()
+
+	for _, raw := range []string{"", "not a url", "/fcm/send/x", "https://fcm.googleapis.com/%zz", "https://u:p@FCM.googleapis.com/x", "http://[::1%25lo]/x"} {
+		require.Equal(t, raw, domain.CanonicalEndpoint(raw), "kept as is: %q", raw)
+	}
+}
+
+func TestDecoySubscriptionID(t *testing.T) {
+	t.Parallel()
+
+	id := domain.DecoySubscriptionID(fcmEndpoint, "user-1", domain.UserTypeClient)
+	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, id, "shaped like gen_random_uuid()")
+	require.Equal(t, id, domain.DecoySubscriptionID(fcmEndpoint, "user-1", domain.UserTypeClient), "a retry gets the same id")
+	require.NotEqual(t, id, domain.DecoySubscriptionID(fcmEndpoint, "user-2", domain.UserTypeClient))
+	require.NotEqual(t, id, domain.DecoySubscriptionID(fcmEndpoint, "user-1", domain.UserTypeOwner))
+	require.NotEqual(t, id, domain.DecoySubscriptionID(fcmEndpoint+"x", "user-1", domain.UserTypeClient))
+	// The separators keep the parts apart: ("ab", "c") is not ("a", "bc").
+	require.NotEqual(t, domain.DecoySubscriptionID("e", "ab", "c"), domain.DecoySubscriptionID("e", "a", "bc"))
 }
 
 // padEndpoint returns an FCM endpoint exactly n bytes long.

@@ -13,9 +13,12 @@ import (
 // domain.ErrUnavailable (wrapped) when the database cannot be reached.
 type SubscriptionStore interface {
 	// Upsert stores s, keyed by its endpoint. A known endpoint is updated in
-	// place (keys, owner, role, locale) and keeps its ID; created says which
-	// happened. The returned subscription carries the ID. When keep > 0, the
-	// user's other subscriptions beyond keep-1 are deleted, least recently
+	// place (keys, owner, role, locale) and keeps its ID when s has the same
+	// owner and role, or the same keys as the stored one (the same browser
+	// profile, now someone else's); created says which happened. Otherwise
+	// nothing is written and the error is domain.ErrEndpointTaken. The
+	// returned subscription carries the ID. When keep > 0 and s was stored,
+	// the user's other subscriptions beyond keep-1 are deleted, least recently
 	// updated first, in the same statement.
 	Upsert(ctx context.Context, s domain.Subscription, keep int) (stored domain.Subscription, created bool, err error)
 	// DeleteForUser removes the subscription with this endpoint if userID owns

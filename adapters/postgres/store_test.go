@@ -125,7 +125,10 @@ func TestUpsertCreatesThenUpdates(t *testing.T) {
 	require.NoError(t, b.store.RecordResult(b.ctx, stored.ID, false, time.Now()))
 	require.NoError(t, b.store.RecordResult(b.ctx, stored.ID, false, time.Now()))
 
+	// The same browser profile (same keys) signed in as user-b, as an owner:
+	// the device moves to user-b.
 	second := newSub(t, "user-b", domain.UserTypeOwner, endpoint)
+	second.P256dh, second.Auth = first.P256dh, first.Auth
 	second.Locale = "en"
 	second.UserAgent = "Safari"
 	again, created, err := b.store.Upsert(b.ctx, second, 0)
@@ -155,10 +158,86 @@ func TestUpsertCreatesThenUpdates(t *testing.T) {
 	require.Equal(t, 1, b.count(t, "endpoint = $1", endpoint))
 }
 
+func TestUpsertOwnership(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	t.Run("same user, new keys: updated in place", func(t *testing.T) {
+		endpoint := newEndpoint()
+		first := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
+		rotated := newSub(t, "user-a", domain.UserTypeClient, endpoint)
+		again, created, err := b.store.Upsert(b.ctx, rotated, 0)
+		require.NoError(t, err)
+		require.False(t, created)
+		require.Equal(t, first.ID, again.ID)
+		got, err := b.store.Get(b.ctx, first.ID)
+		require.NoError(t, err)
+		require.Equal(t, rotated.P256dh, got.P256dh)
+		require.Equal(t, rotated.Auth, got.Auth)
+	})
+	t.Run("another user with other keys: refused, row untouched", func(t *testing.T) {
+		endpoint := newEndpoint()
+		first := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
+		require.NoError(t, b.store.RecordResult(b.ctx, first.ID, false, time.Now()))
+		intruder := newSub(t, "user-b", domain.UserTypeClient, endpoint)
+		intruder.Locale, intruder.UserAgent = "en", "curl"
+		stored, created, err := b.store.Upsert(b.ctx, intruder, 0)
+		require.ErrorIs(t, err, domain.ErrEndpointTaken)
+		require.False(t, created)
+		require.Zero(t, stored)
+
+		got, err := b.store.Get(b.ctx, first.ID)
+		require.NoError(t, err)
+		require.Equal(t, "user-a", got.UserID)
+		require.Equal(t, first.P256dh, got.P256dh)
+		require.Equal(t, first.Auth, got.Auth)
+		require.Equal(t, "ru", got.Locale)
+		require.Equal(t, "Mozilla/5.0 test", got.UserAgent)
+		require.Equal(t, 1, got.FailureCount, "not even the failure count is reset")
+		require.Equal(t, first.UpdatedAt.UTC(), got.UpdatedAt.UTC())
+		require.Equal(t, 1, b.count(t, "endpoint = $1", endpoint))
+	})
+	t.Run("same user in the other role with other keys: refused", func(t *testing.T) {
+		endpoint := newEndpoint()
+		first := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
+		_, _, err := b.store.Upsert(b.ctx, newSub(t, "user-a", domain.UserTypeOwner, endpoint), 0)
+		require.ErrorIs(t, err, domain.ErrEndpointTaken)
+		got, err := b.store.Get(b.ctx, first.ID)
+		require.NoError(t, err)
+		require.Equal(t, domain.UserTypeClient, got.UserType)
+	})
+	t.Run("only one key matching is not enough", func(t *testing.T) {
+		endpoint := newEndpoint()
+		first := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
+		samePoint := newSub(t, "user-b", domain.UserTypeClient, endpoint)
+		samePoint.P256dh = first.P256dh // the public key is no secret
+		_, _, err := b.store.Upsert(b.ctx, samePoint, 0)
+		require.ErrorIs(t, err, domain.ErrEndpointTaken)
+		sameAuth := newSub(t, "user-b", domain.UserTypeClient, endpoint)
+		sameAuth.Auth = first.Auth
+		_, _, err = b.store.Upsert(b.ctx, sameAuth, 0)
+		require.ErrorIs(t, err, domain.ErrEndpointTaken)
+		require.Equal(t, 1, b.count(t, "endpoint = $1 AND user_id = 'user-a'", endpoint))
+	})
+	t.Run("a refused takeover does not trim the caller's devices", func(t *testing.T) {
+		endpoint := newEndpoint()
+		b.upsert(t, newSub(t, "owner-1", domain.UserTypeClient, endpoint))
+		for range 3 {
+			b.upsert(t, newSub(t, "capped", domain.UserTypeClient, newEndpoint()))
+		}
+		_, _, err := b.store.Upsert(b.ctx, newSub(t, "capped", domain.UserTypeClient, endpoint), 3)
+		require.ErrorIs(t, err, domain.ErrEndpointTaken)
+		require.Equal(t, 3, b.count(t, "user_id = 'capped'"), "nothing stored, so nothing replaced")
+	})
+}
+
+// TestUpsertConcurrentOneRow: many users subscribing one endpoint at once with
+// its keys (the same browser profile) end in one row that all of them saw.
 func TestUpsertConcurrentOneRow(t *testing.T) {
 	t.Parallel()
 	b := setupConnect(t)
 	endpoint := newEndpoint()
+	keys := newSub(t, "", domain.UserTypeClient, endpoint)
 
 	const n = 20
 	ids := make([]string, n)
@@ -167,6 +246,7 @@ func TestUpsertConcurrentOneRow(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		s := newSub(t, fmt.Sprintf("user-%d", i), domain.UserTypeClient, endpoint)
+		s.P256dh, s.Auth = keys.P256dh, keys.Auth
 		wg.Go(func() {
 			var st domain.Subscription
 			st, created[i], errs[i] = b.store.Upsert(b.ctx, s, 0)
@@ -184,6 +264,44 @@ func TestUpsertConcurrentOneRow(t *testing.T) {
 	}
 	require.Equal(t, 1, nCreated, "exactly one upsert creates the row")
 	require.Equal(t, 1, b.count(t, "endpoint = $1", endpoint))
+	require.Equal(t, 1, b.count(t, "true"))
+}
+
+// TestUpsertConcurrentFightOverOneEndpoint: users with keys of their own race
+// for one fresh endpoint. The first to insert keeps it; everyone else is
+// refused, and the row holds the winner's keys.
+func TestUpsertConcurrentFightOverOneEndpoint(t *testing.T) {
+	t.Parallel()
+	b := setupConnect(t)
+	endpoint := newEndpoint()
+
+	const n = 20
+	subs := make([]domain.Subscription, n)
+	stored := make([]domain.Subscription, n)
+	created := make([]bool, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		subs[i] = newSub(t, fmt.Sprintf("user-%d", i), domain.UserTypeClient, endpoint)
+		wg.Go(func() { stored[i], created[i], errs[i] = b.store.Upsert(b.ctx, subs[i], 0) })
+	}
+	wg.Wait()
+	winner := -1
+	for i := range n {
+		if errs[i] == nil {
+			require.Equal(t, -1, winner, "one winner only")
+			require.True(t, created[i])
+			winner = i
+			continue
+		}
+		require.ErrorIs(t, errs[i], domain.ErrEndpointTaken)
+	}
+	require.NotEqual(t, -1, winner)
+	got, err := b.store.Get(b.ctx, stored[winner].ID)
+	require.NoError(t, err)
+	require.Equal(t, subs[winner].UserID, got.UserID)
+	require.Equal(t, subs[winner].P256dh, got.P256dh)
+	require.Equal(t, subs[winner].Auth, got.Auth)
 	require.Equal(t, 1, b.count(t, "true"))
 }
 
@@ -280,7 +398,9 @@ func TestDeleteByIDAndEndpoint(t *testing.T) {
 	t.Run("re-subscribed by another user on the same row", func(t *testing.T) {
 		endpoint := newEndpoint()
 		s := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
-		again := b.upsert(t, newSub(t, "user-b", domain.UserTypeClient, endpoint))
+		moved := newSub(t, "user-b", domain.UserTypeClient, endpoint)
+		moved.P256dh, moved.Auth = s.P256dh, s.Auth
+		again := b.upsert(t, moved)
 		require.Equal(t, s.ID, again.ID)
 		require.NoError(t, b.store.Delete(b.ctx, s.ID, "https://fcm.googleapis.com/fcm/send/other"))
 		require.Equal(t, 1, b.count(t, "id = $1", s.ID))

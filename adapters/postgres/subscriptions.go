@@ -87,10 +87,24 @@ func (r subscriptionRow) toDomain() domain.Subscription {
 	}
 }
 
-// upsertSQL updates a known endpoint in place, atomically, so two concurrent
-// subscribes of one device end in one row. xmax = 0 only for a fresh insert.
-// The cap is applied in the same statement (one round trip): the DELETE sees
-// the table as before the upsert, so it keeps keep-1 of the user's others.
+// upsertSQL stores a subscription in one statement (one round trip), so two
+// concurrent subscribes of one device end in one consistent row.
+//
+// Ownership: a known endpoint is updated in place (keeping its id) when the
+// caller already holds it in this role (a browser rotating its keys), or when
+// the caller sends the stored keys (the same browser profile, signed in as
+// someone else or in the other role): then it moves to the caller. Anyone else
+// only knows the endpoint, not the keys, and must not take the device over:
+// the WHERE of DO UPDATE leaves the row alone and nothing is returned. The
+// condition is evaluated on the row as last committed, under its lock, so a
+// concurrent fight over one endpoint is decided one subscribe at a time.
+// Keys are compared as stored text, which is canonical (base64url, no
+// padding), so equal bytes are equal text.
+//
+// xmax = 0 only for a fresh insert. The cap is applied in the same statement:
+// the DELETE sees the table as before the upsert, so it keeps keep-1 of the
+// user's others, and only when the upsert stored something (a refused
+// takeover must not cost the caller a device).
 const upsertSQL = `
 WITH up AS (
 INSERT INTO push_subscriptions (user_id, user_type, endpoint, p256dh, auth, locale, user_agent)
@@ -104,9 +118,11 @@ ON CONFLICT (endpoint) DO UPDATE SET
     user_agent = EXCLUDED.user_agent,
     updated_at = now(),
     failure_count = 0
+WHERE (push_subscriptions.user_id = EXCLUDED.user_id AND push_subscriptions.user_type = EXCLUDED.user_type)
+   OR (push_subscriptions.p256dh = EXCLUDED.p256dh AND push_subscriptions.auth = EXCLUDED.auth)
 RETURNING id, created_at, updated_at, last_success_at, failure_count, (xmax = 0) AS created
 ), trimmed AS (
-DELETE FROM push_subscriptions WHERE @keep > 0 AND id IN (
+DELETE FROM push_subscriptions WHERE @keep > 0 AND EXISTS (SELECT 1 FROM up) AND id IN (
     SELECT id FROM push_subscriptions
     WHERE user_id = @user AND endpoint <> @endpoint
     ORDER BY updated_at DESC, id DESC
@@ -114,9 +130,11 @@ DELETE FROM push_subscriptions WHERE @keep > 0 AND id IN (
 )
 SELECT * FROM up`
 
-// Upsert implements ports.SubscriptionStore.
+// Upsert implements ports.SubscriptionStore: see upsertSQL for when a known
+// endpoint moves to the caller; when it does not, the answer is
+// domain.ErrEndpointTaken and nothing is written.
 func (s *Store) Upsert(ctx context.Context, sub domain.Subscription, keep int) (domain.Subscription, bool, error) {
-	var out struct {
+	var out []struct {
 		ID            string
 		CreatedAt     time.Time
 		UpdatedAt     time.Time
@@ -132,10 +150,13 @@ func (s *Store) Upsert(ctx context.Context, sub domain.Subscription, keep int) (
 	if err != nil {
 		return domain.Subscription{}, false, fmt.Errorf("error upserting subscription: %w", translate(err))
 	}
-	sub.ID = out.ID
-	sub.CreatedAt, sub.UpdatedAt = out.CreatedAt, out.UpdatedAt
-	sub.LastSuccessAt, sub.FailureCount = out.LastSuccessAt, out.FailureCount
-	return sub, out.Created, nil
+	if len(out) == 0 {
+		return domain.Subscription{}, false, domain.ErrEndpointTaken
+	}
+	sub.ID = out[0].ID
+	sub.CreatedAt, sub.UpdatedAt = out[0].CreatedAt, out[0].UpdatedAt
+	sub.LastSuccessAt, sub.FailureCount = out[0].LastSuccessAt, out[0].FailureCount
+	return sub, out[0].Created, nil
 }
 
 // DeleteForUser implements ports.SubscriptionStore.

@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -165,6 +166,8 @@ func TestSubscribeValidation(t *testing.T) {
 		{"relative endpoint", with("subscription.endpoint", "/push/1"), "subscription.endpoint"},
 		{"http endpoint", with("subscription.endpoint", "http://fcm.googleapis.com/fcm/send/x"), "subscription.endpoint"},
 		{"host not allowed", with("subscription.endpoint", "https://evil.example.com/push"), "subscription.endpoint"},
+		{"other host of a push vendor's domain", with("subscription.endpoint", "https://storage.googleapis.com/bucket/o"), "subscription.endpoint"},
+		{"port other than 443", with("subscription.endpoint", "https://fcm.googleapis.com:8443/fcm/send/x"), "subscription.endpoint"},
 		{"private IP", with("subscription.endpoint", "https://10.0.0.5/push"), "subscription.endpoint"},
 		{"metadata IP", with("subscription.endpoint", "https://169.254.169.254/latest"), "subscription.endpoint"},
 		{"endpoint too long", with("subscription.endpoint", "https://fcm.googleapis.com/"+strings.Repeat("a", 2048)), "subscription.endpoint"},
@@ -202,6 +205,137 @@ func TestSubscribeValidation(t *testing.T) {
 	// A NUL character cannot be stored: a 422, not a database error.
 	r = e.call("POST", api+"/unsubscribe", tok, `{"endpoint":"https://fcm.googleapis.com/x\u0000"}`)
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status, r.Raw)
+}
+
+// TestEndpointTakeoverNeedsTheKeys: knowing a device's endpoint is not
+// owning it. Without the subscription's keys a second user gets the answer of
+// a new subscription and the device keeps notifying its owner; with them (the
+// same browser profile, signed in as someone else) the device moves.
+func TestEndpointTakeoverNeedsTheKeys(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	alice, bob := userToken(t, "alice"), userToken(t, "bob")
+	d := e.Push.NewDevice()
+	aliceID := e.subscribe(alice, d, "client")
+
+	// Bob sends alice's endpoint with keys of his own, in either role.
+	bobs := e.Push.NewDevice()
+	stolen := func(userType string) map[string]any {
+		b := subscribeBody(bobs, userType)
+		b["subscription"].(map[string]any)["endpoint"] = d.Endpoint
+		return b
+	}
+	var decoys []any
+	for _, role := range []string{"client", "owner", "client"} {
+		r := e.call("POST", api+"/subscribe", bob, stolen(role))
+		require.Equal(t, http.StatusOK, r.Status, r.Raw)
+		require.Equal(t, map[string]any{
+			"success":         true,
+			"message":         "Push subscription registered successfully",
+			"subscription_id": r.Body["subscription_id"],
+		}, r.Body, "answered as a new subscription: nothing says the endpoint exists")
+		require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`, r.Body["subscription_id"])
+		require.NotEqual(t, aliceID, r.Body["subscription_id"], "alice's id is not handed out")
+		decoys = append(decoys, r.Body["subscription_id"])
+	}
+	require.Equal(t, decoys[0], decoys[2], "a retry gets the same id, as a stored row would")
+	require.NotEqual(t, decoys[0], decoys[1])
+	var owner, p256dh, auth string
+	row := `SELECT user_id, p256dh, auth FROM push_subscriptions WHERE endpoint = $1`
+	require.NoError(t, e.Svc.DB.QueryRow(row, d.Endpoint).Scan(&owner, &p256dh, &auth))
+	require.Equal(t, []string{"alice", d.P256dh, d.Auth}, []string{owner, p256dh, auth})
+	var n int
+	require.NoError(t, e.Svc.DB.QueryRow(`SELECT count(*) FROM push_subscriptions`).Scan(&n))
+	require.Equal(t, 1, n, "no row for bob either")
+
+	// Alice still receives, encrypted for her browser's keys.
+	r := e.call("POST", api+"/test", alice, nil)
+	require.Equal(t, 1.0, r.Body["sent_to"], r.Raw)
+	msgs := e.Push.Messages(d)
+	require.Len(t, msgs, 1)
+	require.Equal(t, http.StatusCreated, msgs[0].Status)
+	require.Empty(t, msgs[0].Err, "decrypted with alice's keys")
+	// Bob has no device and cannot remove alice's.
+	r = e.call("POST", api+"/test", bob, nil)
+	require.Equal(t, "No active subscriptions found", r.Body["message"])
+	r = e.call("POST", api+"/unsubscribe", bob, map[string]any{"endpoint": d.Endpoint})
+	require.Equal(t, map[string]any{"success": false, "message": "Push subscription not found"}, r.Body)
+
+	// The same browser profile (alice's keys) signed in as bob: it moves.
+	r = e.call("POST", api+"/subscribe", bob, subscribeBody(d, "owner"))
+	require.Equal(t, "Push subscription updated successfully", r.Body["message"], r.Raw)
+	require.Equal(t, aliceID, r.Body["subscription_id"])
+	r = e.call("POST", api+"/test", alice, nil)
+	require.Equal(t, "No active subscriptions found", r.Body["message"])
+
+	// Now bob's, his browser may rotate its keys: updated in place.
+	r = e.call("POST", api+"/subscribe", bob, stolen("owner"))
+	require.Equal(t, "Push subscription updated successfully", r.Body["message"], r.Raw)
+	require.Equal(t, aliceID, r.Body["subscription_id"])
+	require.NoError(t, e.Svc.DB.QueryRow(row, d.Endpoint).Scan(&owner, &p256dh, &auth))
+	require.Equal(t, []string{"bob", bobs.P256dh, bobs.Auth}, []string{owner, p256dh, auth})
+}
+
+// TestEndpointSpellingsAreOneSubscription: scheme and host case, a trailing
+// dot and the default port do not make another device; the path's case does
+// (it is the device's token).
+func TestEndpointSpellingsAreOneSubscription(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	tok := userToken(t, "u1")
+	d := e.Push.NewDevice() // for its keys; nothing is pushed to FCM here
+	const canonical = "https://fcm.googleapis.com/fcm/send/AbC-dEf:APA91b"
+	at := func(endpoint string) map[string]any {
+		b := subscribeBody(d, "client")
+		b["subscription"].(map[string]any)["endpoint"] = endpoint
+		return b
+	}
+
+	r := e.call("POST", api+"/subscribe", tok, at("HTTPS://FCM.GOOGLEAPIS.COM.:443/fcm/send/AbC-dEf:APA91b"))
+	require.Equal(t, "Push subscription registered successfully", r.Body["message"], r.Raw)
+	id := r.Body["subscription_id"]
+	for _, spelling := range []string{canonical, "https://Fcm.GoogleApis.com:443/fcm/send/AbC-dEf:APA91b", "https://fcm.googleapis.com./fcm/send/AbC-dEf:APA91b"} {
+		r = e.call("POST", api+"/subscribe", tok, at(spelling))
+		require.Equal(t, "Push subscription updated successfully", r.Body["message"], spelling)
+		require.Equal(t, id, r.Body["subscription_id"], spelling)
+	}
+	var stored string
+	require.NoError(t, e.Svc.DB.QueryRow(`SELECT endpoint FROM push_subscriptions WHERE id = $1`, id).Scan(&stored))
+	require.Equal(t, canonical, stored)
+
+	r = e.call("POST", api+"/subscribe", tok, at("https://fcm.googleapis.com/fcm/send/abc-def:apa91b"))
+	require.Equal(t, "Push subscription registered successfully", r.Body["message"], "another token, another device")
+	require.NotEqual(t, id, r.Body["subscription_id"])
+
+	// Unsubscribe finds the row by any spelling too.
+	r = e.call("POST", api+"/unsubscribe", tok, map[string]any{"endpoint": "HTTPS://FCM.googleapis.com.:443/fcm/send/AbC-dEf:APA91b"})
+	require.Equal(t, map[string]any{"success": true, "message": "Push subscription removed successfully"}, r.Body)
+	var n int
+	require.NoError(t, e.Svc.DB.QueryRow(`SELECT count(*) FROM push_subscriptions WHERE endpoint = $1`, canonical).Scan(&n))
+	require.Zero(t, n)
+}
+
+// TestUserAgentThatIsNotUTF8: HTTP allows any octet in a header, PostgreSQL
+// text only UTF-8. The User-Agent is informational: stored with its bad bytes
+// replaced, never a reason to refuse the subscription.
+func TestUserAgentThatIsNotUTF8(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	d := e.Push.NewDevice()
+	body, err := json.Marshal(subscribeBody(d, "client"))
+	require.NoError(t, err)
+	req, err := http.NewRequest("POST", e.URL+api+"/subscribe", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+userToken(t, "u1"))
+	req.Header.Set("User-Agent", "Mozilla/5.0 (caf\xe9; \xff\xfe) Chrome")
+
+	r := e.do(req)
+	require.Equal(t, http.StatusOK, r.Status, r.Raw)
+	require.Equal(t, "Push subscription registered successfully", r.Body["message"])
+	var ua string
+	require.NoError(t, e.Svc.DB.QueryRow(`SELECT user_agent FROM push_subscriptions WHERE id = $1`, r.Body["subscription_id"]).Scan(&ua))
+	require.Equal(t, "Mozilla/5.0 (caf\uFFFD; \uFFFD) Chrome", ua)
 }
 
 func TestLoopbackEndpointsNeedTheSwitch(t *testing.T) {

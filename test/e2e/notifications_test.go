@@ -72,7 +72,7 @@ func TestVAPIDKeysFromConfig(t *testing.T) {
 func TestSubscribeUpdateUnsubscribe(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	alice, bob := userToken(t, "alice"), userToken(t, "bob")
+	alice, bob := driverToken(t, "alice"), ownerToken(t, "bob")
 	d := e.Push.NewDevice()
 
 	r := e.call("POST", api+"/subscribe", alice, subscribeBody(d, "client"))
@@ -124,8 +124,8 @@ func TestSubscribeStoresLocaleAndAcceptsStdBase64(t *testing.T) {
 		"auth":   base64.StdEncoding.EncodeToString(a),
 	}
 	body["locale"] = "en_US"
-	e.subscribe(userToken(t, "u1"), d, "client") // registered first with no locale
-	r := e.call("POST", api+"/subscribe", userToken(t, "u1"), body)
+	e.subscribe(driverToken(t, "u1"), d, "client") // registered first with no locale
+	r := e.call("POST", api+"/subscribe", driverToken(t, "u1"), body)
 	require.Equal(t, http.StatusOK, r.Status, r.Raw)
 
 	var locale string
@@ -136,7 +136,7 @@ func TestSubscribeStoresLocaleAndAcceptsStdBase64(t *testing.T) {
 func TestSubscribeValidation(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	tok := userToken(t, "u1")
+	tok := driverToken(t, "u1")
 	d := e.Push.NewDevice()
 	good := func() map[string]any { return subscribeBody(d, "client") }
 	with := func(path string, v any) map[string]any {
@@ -207,7 +207,7 @@ func TestSubscribeValidation(t *testing.T) {
 func TestLoopbackEndpointsNeedTheSwitch(t *testing.T) {
 	t.Parallel()
 	e := setup(t, map[string]string{"PUSH_ALLOW_LOOPBACK": "false"})
-	r := e.call("POST", api+"/subscribe", userToken(t, "u1"), subscribeBody(e.Push.NewDevice(), "client"))
+	r := e.call("POST", api+"/subscribe", driverToken(t, "u1"), subscribeBody(e.Push.NewDevice(), "client"))
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status)
 	require.Contains(t, r.Body["detail"], "loopback")
 }
@@ -227,7 +227,7 @@ func TestBodyLimit(t *testing.T) {
 	req, err := http.NewRequest("POST", e.URL+api+"/subscribe", strings.NewReader(big))
 	require.NoError(t, err)
 	req.ContentLength = -1
-	req.Header.Set("Authorization", "Bearer "+userToken(t, "u1"))
+	req.Header.Set("Authorization", "Bearer "+driverToken(t, "u1"))
 	r = e.do(req)
 	require.Equal(t, http.StatusRequestEntityTooLarge, r.Status)
 }
@@ -242,7 +242,14 @@ func TestAuthentication(t *testing.T) {
 		return enc(h) + "." + enc(c) + "."
 	}()
 	other, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1", "exp": time.Now().Add(time.Hour).Unix()}).
-		SignedString([]byte("some-other-secret"))
+		SignedString([]byte("some-other-secret-0123456789abcdef"))
+	require.NoError(t, err)
+	// Well signed, with a role, but asking for an extension (RFC 7515
+	// §4.1.11) that the service does not implement.
+	crit := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "u1", "user_type": "client", "exp": time.Now().Add(time.Hour).Unix()})
+	crit.Header["crit"] = []string{"exp"}
+	critToken, err := crit.SignedString([]byte(testSecret))
 	require.NoError(t, err)
 
 	tests := []struct {
@@ -259,6 +266,10 @@ func TestAuthentication(t *testing.T) {
 		{"no sub", "Bearer " + token(t, jwt.MapClaims{"user_type": "client"}), "token has no sub claim"},
 		{"wrong key", "Bearer " + other, "invalid token signature"},
 		{"alg none", "Bearer " + none, "signing algorithm not accepted"},
+		// JWT_REQUIRE_ROLE is on by default: a token that names no role
+		// could otherwise subscribe as a station owner.
+		{"no role", "Bearer " + rolelessToken(t, "u1"), "token has no user_type or role claim"},
+		{"crit header", "Bearer " + critToken, "token uses critical extensions (crit) this service does not support"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,8 +288,28 @@ func TestAuthentication(t *testing.T) {
 	}
 
 	// A token in the query string is not looked at.
-	r := e.call("POST", api+"/test?access_token="+userToken(t, "u1"), "", nil)
+	r := e.call("POST", api+"/test?access_token="+driverToken(t, "u1"), "", nil)
 	require.Equal(t, http.StatusUnauthorized, r.Status)
+}
+
+// TestRolelessTokensOnlyWhenAllowed: a token without a role claim is refused
+// by default, even for the owner's role it used to be able to take; with
+// JWT_REQUIRE_ROLE=false it may subscribe in either role.
+func TestRolelessTokensOnlyWhenAllowed(t *testing.T) {
+	t.Parallel()
+	strict, lax := setup(t, nil), setup(t, map[string]string{"JWT_REQUIRE_ROLE": "false"})
+	tok := rolelessToken(t, "u1")
+	for _, role := range []string{"owner", "client"} {
+		r := strict.call("POST", api+"/subscribe", tok, subscribeBody(strict.Push.NewDevice(), role))
+		require.Equal(t, http.StatusUnauthorized, r.Status, r.Raw)
+		require.Equal(t, "token has no user_type or role claim", r.Body["detail"])
+		lax.subscribe(tok, lax.Push.NewDevice(), role)
+	}
+	r := strict.call("POST", api+"/test", tok, nil)
+	require.Equal(t, http.StatusUnauthorized, r.Status, r.Raw)
+	var n int
+	require.NoError(t, strict.Svc.DB.QueryRow("SELECT count(*) FROM push_subscriptions").Scan(&n))
+	require.Zero(t, n)
 }
 
 func TestRoleClaimLimitsUserType(t *testing.T) {
@@ -313,7 +344,7 @@ func TestSendTestReport(t *testing.T) {
 	e.subscribe(tok, broken, "client")
 	// Another user's device gets nothing.
 	bystander := e.Push.NewDevice()
-	e.subscribe(userToken(t, "someone-else"), bystander, "client")
+	e.subscribe(driverToken(t, "someone-else"), bystander, "client")
 
 	r = e.call("POST", api+"/test", tok, nil)
 	require.Equal(t, http.StatusOK, r.Status, r.Raw)
@@ -368,7 +399,7 @@ func TestSendTestReport(t *testing.T) {
 func TestSendTestInSubscriptionLocale(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	tok := userToken(t, "u1")
+	tok := driverToken(t, "u1")
 	d := e.Push.NewDevice()
 	body := subscribeBody(d, "client")
 	body["locale"] = "en"

@@ -45,6 +45,11 @@ type Config struct {
 	// only the values it lists give a role, even "client" and "owner". A
 	// value it does not list lets the caller subscribe in neither role.
 	RoleValues map[string]domain.UserType
+	// AllowNoRole accepts a token without a role claim, which may then
+	// subscribe in either role (DEV_MODE, JWT_REQUIRE_ROLE=false). Off, such
+	// a token is refused: otherwise any token of the backend, whoever it was
+	// issued to, could subscribe as a station owner.
+	AllowNoRole bool
 }
 
 // DefaultUserClaim holds the user id unless Config.UserClaim says otherwise.
@@ -105,8 +110,8 @@ type Verifier struct {
 	cfg        Config
 	parser     *jwt.Parser
 	roleClaims []string
-	// Reasons naming the user claim, built once.
-	noUser, badUser string
+	// Reasons naming the user and role claims, built once.
+	noUser, badUser, noRole string
 }
 
 var _ ports.TokenVerifier = (*Verifier)(nil)
@@ -169,6 +174,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		cfg: cfg, parser: jwt.NewParser(opts...), roleClaims: roleClaims,
 		noUser:  "token has no " + cfg.UserClaim + " claim",
 		badUser: "token's " + cfg.UserClaim + " claim is not a string or an integer",
+		noRole:  "token has no " + strings.Join(roleClaims, " or ") + " claim",
 	}, nil
 }
 
@@ -203,9 +209,13 @@ func (c *claims) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// reasonCrit refuses a token with a crit header.
+const reasonCrit = "token uses critical extensions (crit) this service does not support"
+
 // unmappedRole is the role of a token whose role value Config.RoleValues
-// does not list. It is not "" (a token without a role claim, which may
-// subscribe in either role) nor one of ours, so it grants neither.
+// does not list. It is not "" (a token without a role claim, which, when
+// Config.AllowNoRole lets it in, may subscribe in either role) nor one of
+// ours, so it grants neither.
 const unmappedRole domain.UserType = "unmapped"
 
 // Verify implements ports.TokenVerifier.
@@ -214,8 +224,15 @@ func (v *Verifier) Verify(_ context.Context, token string) (domain.Principal, er
 		return domain.Principal{}, &domain.AuthError{Reason: "missing bearer token"}
 	}
 	var c claims
-	if _, err := v.parser.ParseWithClaims(token, &c, v.key); err != nil {
+	parsed, err := v.parser.ParseWithClaims(token, &c, v.key)
+	if err != nil {
 		return domain.Principal{}, &domain.AuthError{Reason: reason(err)}
+	}
+	// RFC 7515 §4.1.11: a recipient must refuse a token whose crit header
+	// names an extension it does not understand, and this service
+	// understands none. golang-jwt does not look at crit.
+	if _, ok := parsed.Header["crit"]; ok {
+		return domain.Principal{}, &domain.AuthError{Reason: reasonCrit}
 	}
 	userID, err := v.userID(c.payload[v.cfg.UserClaim])
 	if err != nil {
@@ -256,8 +273,8 @@ func (v *Verifier) userID(raw json.RawMessage) (string, error) {
 }
 
 // role reads the first non-empty role claim and maps it through
-// Config.RoleValues. No role claim gives "": the caller may subscribe in
-// either role.
+// Config.RoleValues. No role claim is refused, or, with Config.AllowNoRole,
+// gives "": the caller may subscribe in either role.
 func (v *Verifier) role(payload map[string]json.RawMessage) (domain.UserType, error) {
 	var value string
 	for _, name := range v.roleClaims {
@@ -274,6 +291,8 @@ func (v *Verifier) role(payload map[string]json.RawMessage) (domain.UserType, er
 		}
 	}
 	switch {
+	case value == "" && !v.cfg.AllowNoRole:
+		return "", &domain.AuthError{Reason: v.noRole}
 	case value == "":
 		return "", nil
 	case len(v.cfg.RoleValues) == 0:

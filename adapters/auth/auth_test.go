@@ -37,6 +37,8 @@ const (
 	reasonAlg       = "signing algorithm not accepted"
 	reasonIssuer    = "wrong token issuer"
 	reasonAudience  = "wrong token audience"
+	reasonNoRole    = "token has no user_type or role claim"
+	reasonCrit      = "token uses critical extensions (crit) this service does not support"
 
 	reasonBadSub      = "token's sub claim is not a string or an integer"
 	reasonBadUserType = "token's user_type claim is not a string"
@@ -130,7 +132,7 @@ func ecKey(tb testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
 
 func TestVerifyHS256Principal(t *testing.T) {
 	t.Parallel()
-	v := newVerifier(t, auth.Config{Secret: secret})
+	v := newVerifier(t, auth.Config{Secret: secret, AllowNoRole: true})
 	tests := []struct {
 		name  string
 		extra jwt.MapClaims
@@ -203,7 +205,7 @@ func TestVerifyRejects(t *testing.T) {
 	t.Run("issuer and audience match", func(t *testing.T) {
 		t.Parallel()
 		p, err := strict.Verify(context.Background(),
-			hs256(t, validClaims(jwt.MapClaims{"iss": "evpower-backend", "aud": []string{"x", "evpush"}})))
+			hs256(t, validClaims(jwt.MapClaims{"iss": "evpower-backend", "aud": []string{"x", "evpush"}, "user_type": "client"})))
 		require.NoError(t, err)
 		require.Equal(t, "user-1", p.UserID)
 	})
@@ -226,7 +228,7 @@ func tamper(tb testing.TB, token string) string {
 
 func TestVerifyLeeway(t *testing.T) {
 	t.Parallel()
-	expired10s := jwt.MapClaims{"exp": time.Now().Add(-10 * time.Second).Unix()}
+	expired10s := jwt.MapClaims{"exp": time.Now().Add(-10 * time.Second).Unix(), "user_type": "client"}
 	tests := []struct {
 		name   string
 		leeway time.Duration
@@ -296,7 +298,7 @@ func TestVerifyPublicKeys(t *testing.T) {
 func TestVerifySecretAndPublicKey(t *testing.T) {
 	t.Parallel()
 	rsaPriv := rsaKey(t)
-	v := newVerifier(t, auth.Config{Secret: secret, PublicKey: &rsaPriv.PublicKey})
+	v := newVerifier(t, auth.Config{Secret: secret, PublicKey: &rsaPriv.PublicKey, AllowNoRole: true})
 
 	p, err := v.Verify(context.Background(), hs256(t, validClaims(nil)))
 	require.NoError(t, err)
@@ -381,7 +383,7 @@ func TestNewVerifierRefusesConfig(t *testing.T) {
 
 func TestMintRoundTrip(t *testing.T) {
 	t.Parallel()
-	v := newVerifier(t, auth.Config{Secret: secret})
+	v := newVerifier(t, auth.Config{Secret: secret, AllowNoRole: true})
 	tests := []struct {
 		name     string
 		userType domain.UserType
@@ -435,7 +437,7 @@ func TestSignatureMustBeCanonical(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	v, err := auth.NewVerifier(auth.Config{Secret: secret})
 	require.NoError(t, err)
-	tok, err := auth.Mint(secret, auth.Shape{}, "u1", "", time.Hour, time.Now())
+	tok, err := auth.Mint(secret, auth.Shape{}, "u1", domain.UserTypeClient, time.Hour, time.Now())
 	require.NoError(t, err)
 	_, err = v.Verify(context.Background(), tok)
 	require.NoError(t, err)
@@ -459,8 +461,9 @@ const farExp = `"exp":4102444800`
 
 func TestVerifyUserClaim(t *testing.T) {
 	t.Parallel()
-	byDefault := newVerifier(t, auth.Config{Secret: secret})
-	custom := newVerifier(t, auth.Config{Secret: secret, UserClaim: "user_id"})
+	// Role-less tokens: these cases are about the user claim.
+	byDefault := newVerifier(t, auth.Config{Secret: secret, AllowNoRole: true})
+	custom := newVerifier(t, auth.Config{Secret: secret, UserClaim: "user_id", AllowNoRole: true})
 	tests := []struct {
 		name    string
 		v       *auth.Verifier
@@ -546,7 +549,7 @@ func TestVerifyBadClaimTypes(t *testing.T) {
 
 func TestVerifyRoleClaim(t *testing.T) {
 	t.Parallel()
-	v := newVerifier(t, auth.Config{Secret: secret, RoleClaim: "account_type"})
+	v := newVerifier(t, auth.Config{Secret: secret, RoleClaim: "account_type", AllowNoRole: true})
 	tests := []struct {
 		name  string
 		extra jwt.MapClaims
@@ -572,8 +575,8 @@ func TestVerifyRoleValues(t *testing.T) {
 	t.Parallel()
 	mapping, err := auth.ParseRoleValues("client:driver,client:user,owner:station_owner")
 	require.NoError(t, err)
-	byDefault := newVerifier(t, auth.Config{Secret: secret, RoleValues: mapping})
-	custom := newVerifier(t, auth.Config{Secret: secret, RoleClaim: "account_type", RoleValues: mapping})
+	byDefault := newVerifier(t, auth.Config{Secret: secret, RoleValues: mapping, AllowNoRole: true})
+	custom := newVerifier(t, auth.Config{Secret: secret, RoleClaim: "account_type", RoleValues: mapping, AllowNoRole: true})
 
 	type may struct{ client, owner bool }
 	tests := []struct {
@@ -592,7 +595,8 @@ func TestVerifyRoleValues(t *testing.T) {
 		{"our owner unmapped", byDefault, jwt.MapClaims{"user_type": "owner"}, may{}},
 		{"our owner unmapped, custom claim", custom, jwt.MapClaims{"account_type": "owner"}, may{}},
 		{"compared exactly", byDefault, jwt.MapClaims{"user_type": "Driver"}, may{}},
-		// Unchanged for now: a token without a role may act in either.
+		// With AllowNoRole (JWT_REQUIRE_ROLE=false) a token without a role
+		// may act in either; TestVerifyRoleRequired covers the default.
 		{"no role claim", byDefault, nil, may{client: true, owner: true}},
 	}
 	for _, tt := range tests {
@@ -679,4 +683,74 @@ func TestMintInTheConfiguredShape(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "driver", claims["kind"], "the first backend value of the role, sorted")
 	require.NotContains(t, claims, "sub")
+}
+
+// TestVerifyRoleRequired: by default a token must name its role; a role-less
+// token of the backend (issued for anything) would otherwise subscribe as
+// owner. AllowNoRole (JWT_REQUIRE_ROLE=false, DEV_MODE) lets it in.
+func TestVerifyRoleRequired(t *testing.T) {
+	t.Parallel()
+	byDefault := newVerifier(t, auth.Config{Secret: secret})
+	custom := newVerifier(t, auth.Config{Secret: secret, RoleClaim: "account_type"})
+	mapped := newVerifier(t, auth.Config{Secret: secret, RoleValues: map[string]domain.UserType{"driver": domain.UserTypeClient}})
+	allowing := newVerifier(t, auth.Config{Secret: secret, AllowNoRole: true})
+	tests := []struct {
+		name   string
+		v      *auth.Verifier
+		extra  jwt.MapClaims
+		reason string // "" means accepted
+	}{
+		{"no role claim", byDefault, nil, reasonNoRole},
+		{"empty user_type", byDefault, jwt.MapClaims{"user_type": ""}, reasonNoRole},
+		{"empty user_type and role", byDefault, jwt.MapClaims{"user_type": "", "role": ""}, reasonNoRole},
+		{"user_type given", byDefault, jwt.MapClaims{"user_type": "client"}, ""},
+		{"role given", byDefault, jwt.MapClaims{"role": "owner"}, ""},
+		{"custom claim missing, user_type not read", custom, jwt.MapClaims{"user_type": "client"}, "token has no account_type claim"},
+		{"custom claim given", custom, jwt.MapClaims{"account_type": "client"}, ""},
+		// An unmapped value is a role, one that grants nothing: accepted here,
+		// refused by the route.
+		{"unmapped value", mapped, jwt.MapClaims{"user_type": "admin"}, ""},
+		{"mapped, none given", mapped, nil, reasonNoRole},
+		{"allowed without a role", allowing, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := tt.v.Verify(t.Context(), hs256(t, validClaims(tt.extra)))
+			if tt.reason != "" {
+				requireRefused(t, err, tt.reason)
+				require.Zero(t, p)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, "user-1", p.UserID)
+		})
+	}
+}
+
+// TestVerifyRefusesCrit: RFC 7515 §4.1.11 makes a recipient refuse a token
+// whose crit header lists an extension it does not understand. This service
+// understands none, so any crit header is refused, even a well-signed token.
+func TestVerifyRefusesCrit(t *testing.T) {
+	t.Parallel()
+	v := newVerifier(t, auth.Config{Secret: secret, AllowNoRole: true})
+	payload := `{"sub":"u","user_type":"client",` + farExp + `}`
+	ok, err := v.Verify(t.Context(), hsToken(secret, `{"alg":"HS256","typ":"JWT"}`, payload))
+	require.NoError(t, err, "the same token without crit is accepted")
+	require.Equal(t, "u", ok.UserID)
+	for _, header := range []string{
+		`{"alg":"HS256","crit":["exp"]}`,
+		`{"alg":"HS256","crit":["b64"],"b64":false}`,
+		`{"alg":"HS256","crit":["http://example.com/ext"],"http://example.com/ext":true}`,
+		`{"alg":"HS256","crit":[]}`,
+		`{"alg":"HS256","crit":null}`,
+		`{"alg":"HS256","crit":"exp"}`,
+	} {
+		p, err := v.Verify(t.Context(), hsToken(secret, header, payload))
+		requireRefused(t, err, reasonCrit)
+		require.Zero(t, p, header)
+	}
+	// A signature that does not hold is reported as such first.
+	_, err = v.Verify(t.Context(), hsToken([]byte("another-secret-another-secret!!!"), `{"alg":"HS256","crit":["exp"]}`, payload))
+	requireRefused(t, err, reasonSignature)
 }

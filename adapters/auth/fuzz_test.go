@@ -53,6 +53,7 @@ var knownReasons = map[string]bool{
 	reasonNoExp: true, reasonNoSub: true, reasonSignature: true, reasonAlg: true,
 	reasonIssuer: true, reasonAudience: true, "invalid token": true,
 	reasonBadSub: true, reasonBadUserType: true, reasonBadRole: true,
+	reasonNoRole: true, reasonCrit: true,
 }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }

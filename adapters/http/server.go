@@ -80,7 +80,10 @@ func NewHandler(cfg Config) http.Handler {
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(s.requestLog(), s.recover())
+	// Trust no proxy: ClientIP is the TCP peer, never a header that a client
+	// sets as it likes (the operators' login throttle counts per address).
+	_ = r.SetTrustedProxies(nil) // nil has nothing to parse: it cannot fail
+	r.Use(s.requestLog(), s.recover(), keepOpsHeaders())
 	if len(cfg.CORSOrigins) > 0 {
 		r.Use(corsMiddleware(cfg.CORSOrigins))
 	}
@@ -115,7 +118,7 @@ func NewHandler(cfg Config) http.Handler {
 		ch.POST("/start", s.handle(s.startCharging))
 		ch.POST("/stop", s.handle(s.stopCharging))
 	}
-	return r
+	return withOpsHeaders(r)
 }
 
 func corsMiddleware(origins []string) gin.HandlerFunc {

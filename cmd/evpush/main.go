@@ -131,7 +131,7 @@ func vapid(stdout io.Writer) error {
 func token(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	user := fs.String("user", "", "user id (the sub claim); required")
-	userType := fs.String("type", "", `user_type claim: "client", "owner", or empty for none`)
+	userType := fs.String("type", "", `user_type claim: "client", "owner", or empty for none (refused unless DEV_MODE or JWT_REQUIRE_ROLE=false)`)
 	ttl := fs.Duration("ttl", 24*time.Hour, "validity")
 	if err := fs.Parse(args); err != nil {
 		return err

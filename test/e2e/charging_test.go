@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -26,7 +25,7 @@ func TestChargingFlowNotifiesDriverAndOwner(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	e.station("st-1", "owner-1", "13.33")
-	driver, owner := driverToken(t, "driver-1"), userToken(t, "owner-1")
+	driver, owner := driverToken(t, "driver-1"), ownerToken(t, "owner-1")
 	phone, laptop, ownerPhone := e.Push.NewDevice(), e.Push.NewDevice(), e.Push.NewDevice()
 	e.subscribeIn(driver, phone, "client", "en")
 	e.subscribeIn(driver, laptop, "client", "ru")
@@ -271,7 +270,7 @@ func TestSameEventTwiceDeliversOnce(t *testing.T) {
 	e.station("st-1", "owner-1", "10")
 	d, o := e.Push.NewDevice(), e.Push.NewDevice()
 	e.subscribe(driverToken(t, "driver-1"), d, "client")
-	e.subscribe(userToken(t, "owner-1"), o, "owner")
+	e.subscribe(ownerToken(t, "owner-1"), o, "owner")
 
 	outbox, err := queue.NewOutbox(e.Svc.DB)
 	require.NoError(t, err)
@@ -381,7 +380,7 @@ func TestPlainSQLInsertIsDelivered(t *testing.T) {
 	e.station("st-9", "owner-9", "12")
 	d, o := e.Push.NewDevice(), e.Push.NewDevice()
 	e.subscribeIn(driverToken(t, "driver-9"), d, "client", "en")
-	e.subscribeIn(token(t, jwt.MapClaims{"sub": "owner-9"}), o, "owner", "en")
+	e.subscribeIn(ownerToken(t, "owner-9"), o, "owner", "en")
 
 	args, err := json.Marshal(map[string]any{
 		"session_id": "legacy-42", "station_id": "st-9", "user_id": "driver-9", "owner_id": "owner-9",

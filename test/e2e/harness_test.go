@@ -121,14 +121,21 @@ func token(t testing.TB, claims jwt.MapClaims) string {
 	return s
 }
 
-func userToken(t testing.TB, user string) string {
-	return token(t, jwt.MapClaims{"sub": user})
-}
-
 // driverToken is a token of the client role: the charging demo's start and
 // stop take no other.
 func driverToken(t testing.TB, user string) string {
 	return token(t, jwt.MapClaims{"sub": user, "user_type": "client"})
+}
+
+// ownerToken is a token of a station owner.
+func ownerToken(t testing.TB, user string) string {
+	return token(t, jwt.MapClaims{"sub": user, "user_type": "owner"})
+}
+
+// rolelessToken names no role: refused unless JWT_REQUIRE_ROLE=false (or
+// DEV_MODE), and then it may subscribe in either role.
+func rolelessToken(t testing.TB, user string) string {
+	return token(t, jwt.MapClaims{"sub": user})
 }
 
 // response is a decoded JSON answer.

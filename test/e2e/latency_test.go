@@ -23,7 +23,7 @@ func BenchmarkCommitToDelivery(b *testing.B) {
 	e := setup(b, nil)
 	e.station("st-1", "owner-1", "10")
 	d := e.Push.NewDevice()
-	e.subscribe(userToken(b, "driver-1"), d, "client")
+	e.subscribe(driverToken(b, "driver-1"), d, "client")
 	outbox, err := queue.NewOutbox(e.Svc.DB)
 	require.NoError(b, err)
 	ctx := context.Background()

@@ -73,7 +73,7 @@ func TestVAPIDKeysFromConfig(t *testing.T) {
 func TestSubscribeUpdateUnsubscribe(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	alice, bob := userToken(t, "alice"), userToken(t, "bob")
+	alice, bob := driverToken(t, "alice"), ownerToken(t, "bob")
 	d := e.Push.NewDevice()
 
 	r := e.call("POST", api+"/subscribe", alice, subscribeBody(d, "client"))
@@ -125,8 +125,8 @@ func TestSubscribeStoresLocaleAndAcceptsStdBase64(t *testing.T) {
 		"auth":   base64.StdEncoding.EncodeToString(a),
 	}
 	body["locale"] = "en_US"
-	e.subscribe(userToken(t, "u1"), d, "client") // registered first with no locale
-	r := e.call("POST", api+"/subscribe", userToken(t, "u1"), body)
+	e.subscribe(driverToken(t, "u1"), d, "client") // registered first with no locale
+	r := e.call("POST", api+"/subscribe", driverToken(t, "u1"), body)
 	require.Equal(t, http.StatusOK, r.Status, r.Raw)
 
 	var locale string
@@ -137,7 +137,7 @@ func TestSubscribeStoresLocaleAndAcceptsStdBase64(t *testing.T) {
 func TestSubscribeValidation(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	tok := userToken(t, "u1")
+	tok := driverToken(t, "u1")
 	d := e.Push.NewDevice()
 	good := func() map[string]any { return subscribeBody(d, "client") }
 	with := func(path string, v any) map[string]any {
@@ -214,7 +214,9 @@ func TestSubscribeValidation(t *testing.T) {
 func TestEndpointTakeoverNeedsTheKeys(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	alice, bob := userToken(t, "alice"), userToken(t, "bob")
+	// Bob holds a token for each role (the backend may issue both).
+	alice, bob, bobOwner := driverToken(t, "alice"), driverToken(t, "bob"), ownerToken(t, "bob")
+	bobAs := map[string]string{"client": bob, "owner": bobOwner}
 	d := e.Push.NewDevice()
 	aliceID := e.subscribe(alice, d, "client")
 
@@ -227,7 +229,7 @@ func TestEndpointTakeoverNeedsTheKeys(t *testing.T) {
 	}
 	var decoys []any
 	for _, role := range []string{"client", "owner", "client"} {
-		r := e.call("POST", api+"/subscribe", bob, stolen(role))
+		r := e.call("POST", api+"/subscribe", bobAs[role], stolen(role))
 		require.Equal(t, http.StatusOK, r.Status, r.Raw)
 		require.Equal(t, map[string]any{
 			"success":         true,
@@ -262,14 +264,14 @@ func TestEndpointTakeoverNeedsTheKeys(t *testing.T) {
 	require.Equal(t, map[string]any{"success": false, "message": "Push subscription not found"}, r.Body)
 
 	// The same browser profile (alice's keys) signed in as bob: it moves.
-	r = e.call("POST", api+"/subscribe", bob, subscribeBody(d, "owner"))
+	r = e.call("POST", api+"/subscribe", bobOwner, subscribeBody(d, "owner"))
 	require.Equal(t, "Push subscription updated successfully", r.Body["message"], r.Raw)
 	require.Equal(t, aliceID, r.Body["subscription_id"])
 	r = e.call("POST", api+"/test", alice, nil)
 	require.Equal(t, "No active subscriptions found", r.Body["message"])
 
 	// Now bob's, his browser may rotate its keys: updated in place.
-	r = e.call("POST", api+"/subscribe", bob, stolen("owner"))
+	r = e.call("POST", api+"/subscribe", bobOwner, stolen("owner"))
 	require.Equal(t, "Push subscription updated successfully", r.Body["message"], r.Raw)
 	require.Equal(t, aliceID, r.Body["subscription_id"])
 	require.NoError(t, e.Svc.DB.QueryRow(row, d.Endpoint).Scan(&owner, &p256dh, &auth))
@@ -282,7 +284,7 @@ func TestEndpointTakeoverNeedsTheKeys(t *testing.T) {
 func TestEndpointSpellingsAreOneSubscription(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	tok := userToken(t, "u1")
+	tok := driverToken(t, "u1")
 	d := e.Push.NewDevice() // for its keys; nothing is pushed to FCM here
 	const canonical = "https://fcm.googleapis.com/fcm/send/AbC-dEf:APA91b"
 	at := func(endpoint string) map[string]any {
@@ -327,7 +329,7 @@ func TestUserAgentThatIsNotUTF8(t *testing.T) {
 	req, err := http.NewRequest("POST", e.URL+api+"/subscribe", bytes.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+userToken(t, "u1"))
+	req.Header.Set("Authorization", "Bearer "+driverToken(t, "u1"))
 	req.Header.Set("User-Agent", "Mozilla/5.0 (caf\xe9; \xff\xfe) Chrome")
 
 	r := e.do(req)
@@ -341,7 +343,7 @@ func TestUserAgentThatIsNotUTF8(t *testing.T) {
 func TestLoopbackEndpointsNeedTheSwitch(t *testing.T) {
 	t.Parallel()
 	e := setup(t, map[string]string{"PUSH_ALLOW_LOOPBACK": "false"})
-	r := e.call("POST", api+"/subscribe", userToken(t, "u1"), subscribeBody(e.Push.NewDevice(), "client"))
+	r := e.call("POST", api+"/subscribe", driverToken(t, "u1"), subscribeBody(e.Push.NewDevice(), "client"))
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status)
 	require.Contains(t, r.Body["detail"], "loopback")
 }
@@ -361,7 +363,7 @@ func TestBodyLimit(t *testing.T) {
 	req, err := http.NewRequest("POST", e.URL+api+"/subscribe", strings.NewReader(big))
 	require.NoError(t, err)
 	req.ContentLength = -1
-	req.Header.Set("Authorization", "Bearer "+userToken(t, "u1"))
+	req.Header.Set("Authorization", "Bearer "+driverToken(t, "u1"))
 	r = e.do(req)
 	require.Equal(t, http.StatusRequestEntityTooLarge, r.Status)
 }
@@ -376,7 +378,14 @@ func TestAuthentication(t *testing.T) {
 		return enc(h) + "." + enc(c) + "."
 	}()
 	other, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1", "exp": time.Now().Add(time.Hour).Unix()}).
-		SignedString([]byte("some-other-secret"))
+		SignedString([]byte("some-other-secret-0123456789abcdef"))
+	require.NoError(t, err)
+	// Well signed, with a role, but asking for an extension (RFC 7515
+	// §4.1.11) that the service does not implement.
+	crit := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "u1", "user_type": "client", "exp": time.Now().Add(time.Hour).Unix()})
+	crit.Header["crit"] = []string{"exp"}
+	critToken, err := crit.SignedString([]byte(testSecret))
 	require.NoError(t, err)
 
 	tests := []struct {
@@ -393,6 +402,10 @@ func TestAuthentication(t *testing.T) {
 		{"no sub", "Bearer " + token(t, jwt.MapClaims{"user_type": "client"}), "token has no sub claim"},
 		{"wrong key", "Bearer " + other, "invalid token signature"},
 		{"alg none", "Bearer " + none, "signing algorithm not accepted"},
+		// JWT_REQUIRE_ROLE is on by default: a token that names no role
+		// could otherwise subscribe as a station owner.
+		{"no role", "Bearer " + rolelessToken(t, "u1"), "token has no user_type or role claim"},
+		{"crit header", "Bearer " + critToken, "token uses critical extensions (crit) this service does not support"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -411,8 +424,28 @@ func TestAuthentication(t *testing.T) {
 	}
 
 	// A token in the query string is not looked at.
-	r := e.call("POST", api+"/test?access_token="+userToken(t, "u1"), "", nil)
+	r := e.call("POST", api+"/test?access_token="+driverToken(t, "u1"), "", nil)
 	require.Equal(t, http.StatusUnauthorized, r.Status)
+}
+
+// TestRolelessTokensOnlyWhenAllowed: a token without a role claim is refused
+// by default, even for the owner's role it used to be able to take; with
+// JWT_REQUIRE_ROLE=false it may subscribe in either role.
+func TestRolelessTokensOnlyWhenAllowed(t *testing.T) {
+	t.Parallel()
+	strict, lax := setup(t, nil), setup(t, map[string]string{"JWT_REQUIRE_ROLE": "false"})
+	tok := rolelessToken(t, "u1")
+	for _, role := range []string{"owner", "client"} {
+		r := strict.call("POST", api+"/subscribe", tok, subscribeBody(strict.Push.NewDevice(), role))
+		require.Equal(t, http.StatusUnauthorized, r.Status, r.Raw)
+		require.Equal(t, "token has no user_type or role claim", r.Body["detail"])
+		lax.subscribe(tok, lax.Push.NewDevice(), role)
+	}
+	r := strict.call("POST", api+"/test", tok, nil)
+	require.Equal(t, http.StatusUnauthorized, r.Status, r.Raw)
+	var n int
+	require.NoError(t, strict.Svc.DB.QueryRow("SELECT count(*) FROM push_subscriptions").Scan(&n))
+	require.Zero(t, n)
 }
 
 func TestRoleClaimLimitsUserType(t *testing.T) {
@@ -447,7 +480,7 @@ func TestSendTestReport(t *testing.T) {
 	e.subscribe(tok, broken, "client")
 	// Another user's device gets nothing.
 	bystander := e.Push.NewDevice()
-	e.subscribe(userToken(t, "someone-else"), bystander, "client")
+	e.subscribe(driverToken(t, "someone-else"), bystander, "client")
 
 	r = e.call("POST", api+"/test", tok, nil)
 	require.Equal(t, http.StatusOK, r.Status, r.Raw)
@@ -502,7 +535,7 @@ func TestSendTestReport(t *testing.T) {
 func TestSendTestInSubscriptionLocale(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	tok := userToken(t, "u1")
+	tok := driverToken(t, "u1")
 	d := e.Push.NewDevice()
 	body := subscribeBody(d, "client")
 	body["locale"] = "en"

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ import (
 	"github.com/evpower/evpush/test/testdb"
 )
 
-const opsUser, opsPass = "ops", "ops-password-1"
+const opsUser, opsPass = "ops", "ops-password-0123456789"
 
 func opsRequest(t testing.TB, method, u string, body io.Reader, withAuth bool) *http.Response {
 	t.Helper()
@@ -31,6 +32,16 @@ func opsRequest(t testing.TB, method, u string, body io.Reader, withAuth bool) *
 	require.NoError(t, err)
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// requireOpsHeaders checks what every River UI and /metrics answer carries:
+// no framing by other sites, no caching.
+func requireOpsHeaders(t testing.TB, resp *http.Response) {
+	t.Helper()
+	where := resp.Request.Method + " " + resp.Request.URL.Path + " " + resp.Status
+	require.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"), where)
+	require.Equal(t, "frame-ancestors 'none'", resp.Header.Get("Content-Security-Policy"), where)
+	require.Equal(t, "no-store", resp.Header.Get("Cache-Control"), where)
 }
 
 func TestRiverUIIsOffWithoutCredentials(t *testing.T) {
@@ -49,15 +60,18 @@ func TestRiverUIBehindCredentials(t *testing.T) {
 	resp := opsRequest(t, "GET", e.URL+"/riverui/", nil, false)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	require.Contains(t, resp.Header.Get("WWW-Authenticate"), "Basic")
+	requireOpsHeaders(t, resp)
 	req, _ := http.NewRequest("GET", e.URL+"/riverui/", nil)
 	req.SetBasicAuth(opsUser, "wrong-password")
 	wrong, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	wrong.Body.Close()
 	require.Equal(t, http.StatusUnauthorized, wrong.StatusCode)
+	requireOpsHeaders(t, wrong)
 
 	resp = opsRequest(t, "GET", e.URL+"/riverui/", nil, true)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	requireOpsHeaders(t, resp)
 	page, _ := io.ReadAll(resp.Body)
 	require.Contains(t, string(page), "<html")
 
@@ -110,9 +124,12 @@ func TestMetrics(t *testing.T) {
 	e.Push.WaitFor(t, d, 1, waitBudget)
 	e.idle()
 
-	require.Equal(t, http.StatusUnauthorized, opsRequest(t, "GET", e.URL+"/metrics", nil, false).StatusCode)
-	resp := opsRequest(t, "GET", e.URL+"/metrics", nil, true)
+	resp := opsRequest(t, "GET", e.URL+"/metrics", nil, false)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	requireOpsHeaders(t, resp)
+	resp = opsRequest(t, "GET", e.URL+"/metrics", nil, true)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	requireOpsHeaders(t, resp)
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(resp.Body)
 	require.NoError(t, err, "the text format parses")
@@ -158,14 +175,88 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 	e := setup(t, map[string]string{"METRICS_ADDR": addr, "OPS_USERNAME": opsUser, "OPS_PASSWORD": opsPass})
 	require.Equal(t, http.StatusNotFound, opsRequest(t, "GET", e.URL+"/metrics", nil, true).StatusCode,
 		"not on the public listener")
+	var resp *http.Response
 	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + addr + "/metrics")
+		r, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		r.Body.Close()
+		resp = r
+		return r.StatusCode == http.StatusOK
 	}, waitBudget, 50*time.Millisecond)
+	requireOpsHeaders(t, resp)
+}
+
+// TestOpsLoginThrottle: after RATE_LIMIT_OPS_LOGIN's burst of failed logins
+// from one address, River UI and /metrics answer that address 429 with
+// Retry-After, whatever it sends, the right password included (so the answer
+// never tells a right guess from a wrong one). Successful logins are never
+// counted; the address is the TCP peer, not X-Forwarded-For.
+func TestOpsLoginThrottle(t *testing.T) {
+	t.Parallel()
+	// One token back every ten minutes: none while the test runs, however
+	// loaded the machine.
+	e := setup(t, map[string]string{"OPS_USERNAME": opsUser, "OPS_PASSWORD": opsPass, "RATE_LIMIT_OPS_LOGIN": "0.1/min,5"})
+	// The redirect of /riverui is answered, not followed.
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(c *http.Client, path, pass, forwardedFor string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest("GET", e.URL+path, nil)
+		require.NoError(t, err)
+		if pass != "" {
+			req.SetBasicAuth(opsUser, pass)
+		}
+		if forwardedFor != "" {
+			req.Header.Set("X-Forwarded-For", forwardedFor)
+		}
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+
+	for i := range 20 {
+		path := []string{"/riverui/", "/metrics"}[i%2]
+		require.Equal(t, http.StatusOK, get(client, path, opsPass, "").StatusCode, "successes are not counted")
+	}
+	resp := get(client, "/riverui", "", "")
+	require.Equal(t, http.StatusMovedPermanently, resp.StatusCode)
+	requireOpsHeaders(t, resp)
+	for i := range 5 {
+		// Each guess claims another origin: it changes nothing.
+		resp := get(client, "/riverui/", "wrong-password-"+strconv.Itoa(i), "192.0.2."+strconv.Itoa(i))
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	}
+	for _, c := range []struct{ path, pass string }{
+		{"/riverui/", "wrong-password"},
+		{"/riverui/", opsPass},
+		{"/metrics", opsPass},
+		{"/riverui/api/jobs", ""},
+	} {
+		resp := get(client, c.path, c.pass, "192.0.2.200")
+		require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "%s %q", c.path, c.pass)
+		secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+		require.NoError(t, err)
+		require.Positive(t, secs)
+		require.LessOrEqual(t, secs, 600, "a token every ten minutes")
+		requireOpsHeaders(t, resp)
+	}
+
+	// Another address of this host is someone else. 127.0.0.2 is on the
+	// loopback interface on Linux; elsewhere this last step is skipped.
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.2 to call from: %v", err)
+	}
+	require.NoError(t, ln.Close())
+	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)},
+	}).DialContext}}
+	t.Cleanup(other.CloseIdleConnections)
+	require.Equal(t, http.StatusOK, get(other, "/riverui/", opsPass, "").StatusCode)
+	require.Equal(t, http.StatusTooManyRequests, get(client, "/metrics", opsPass, "").StatusCode, "the first address still waits")
 }
 
 // TestMetricsAndPprofBeyondLoopbackWarn: neither side listener asks for
@@ -224,7 +315,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return e.call("GET", "/readyz", "", nil).Status == http.StatusOK
 	}, waitBudget, 100*time.Millisecond)
-	r = e.call("POST", api+"/subscribe", userToken(t, "u1"), subscribeBody(e.Push.NewDevice(), "client"))
+	r = e.call("POST", api+"/subscribe", driverToken(t, "u1"), subscribeBody(e.Push.NewDevice(), "client"))
 	require.Equal(t, http.StatusOK, r.Status, r.Raw)
 }
 
@@ -239,7 +330,7 @@ func TestAPIOnlyIsReadyWithoutWorkers(t *testing.T) {
 func TestCleanupJobRunsAndRemovesDeadSubscriptions(t *testing.T) {
 	t.Parallel()
 	e := setup(t, map[string]string{"CLEANUP_AFTER": "48h", "CLEANUP_MIN_FAILURES": "3"})
-	tok := userToken(t, "u1")
+	tok := driverToken(t, "u1")
 	dead, young, fine := e.Push.NewDevice(), e.Push.NewDevice(), e.Push.NewDevice()
 	deadID, youngID, fineID := e.subscribe(tok, dead, "client"), e.subscribe(tok, young, "client"), e.subscribe(tok, fine, "client")
 	_, err := e.Svc.DB.Exec(`UPDATE push_subscriptions SET failure_count = 3, created_at = now() - interval '3 days' WHERE id = $1`, deadID)

@@ -103,15 +103,17 @@ func TestEventWithoutOwnerNotifiesTheDriverOnly(t *testing.T) {
 
 // TestReferenceChargingGuards: with the module on, only client tokens may
 // start and stop, both are rate limited per user, and energy is bounded.
+// Role-less tokens are let in (JWT_REQUIRE_ROLE=false) to show that the
+// module still refuses them.
 func TestReferenceChargingGuards(t *testing.T) {
 	t.Parallel()
-	e := setup(t, map[string]string{"RATE_LIMIT_CHARGING": "1/min,3"})
+	e := setup(t, map[string]string{"RATE_LIMIT_CHARGING": "1/min,3", "JWT_REQUIRE_ROLE": "false"})
 	e.station("st-1", "owner-1", "10")
 	start := map[string]any{"station_id": "st-1", "connector_id": 1}
 
 	for _, tok := range []string{
 		token(t, jwt.MapClaims{"sub": "owner-1", "user_type": "owner"}),
-		userToken(t, "no-role"),
+		rolelessToken(t, "no-role"),
 	} {
 		r := e.call("POST", chargingAPI+"/start", tok, start)
 		require.Equal(t, http.StatusForbidden, r.Status, r.Raw)

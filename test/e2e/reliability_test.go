@@ -30,7 +30,7 @@ func TestRateLimits(t *testing.T) {
 	// One token a minute: no token comes back while the test runs, however
 	// slowly a loaded machine runs it (at 60/min a slow subscribe refilled one).
 	e := setup(t, map[string]string{"RATE_LIMIT_TEST": "1/min,2", "RATE_LIMIT_SUBSCRIBE": "1/min,3"})
-	alice, bob := userToken(t, "alice"), userToken(t, "bob")
+	alice, bob := driverToken(t, "alice"), driverToken(t, "bob")
 	for range 2 {
 		require.Equal(t, http.StatusOK, e.call("POST", api+"/test", alice, nil).Status)
 	}
@@ -54,9 +54,9 @@ func TestRateLimits(t *testing.T) {
 func TestSubscriptionCapReplacesTheOldest(t *testing.T) {
 	t.Parallel()
 	e := setup(t, map[string]string{"MAX_SUBSCRIPTIONS_PER_USER": "3"})
-	tok := userToken(t, "u1")
+	tok := driverToken(t, "u1")
 	other := e.Push.NewDevice()
-	e.subscribe(userToken(t, "u2"), other, "client")
+	e.subscribe(driverToken(t, "u2"), other, "client")
 	devs := make([]*pushservice.Device, 5)
 	for i := range devs {
 		devs[i] = e.Push.NewDevice()
@@ -267,7 +267,7 @@ func TestConcurrentSubscribeUnsubscribeOfOneEndpoint(t *testing.T) {
 	var wg sync.WaitGroup
 	var bad atomic.Int64
 	for _, user := range []string{"alice", "bob"} {
-		tok := userToken(t, user)
+		tok := driverToken(t, user)
 		for w := range 4 {
 			wg.Go(func() {
 				for i := range 15 {

@@ -177,7 +177,7 @@ func TestVerifyVAPID(t *testing.T) {
 	_, _, err = VerifyVAPID(v.header(t, c)+"=", aud, now)
 	require.NoError(t, err)
 
-	hs256, err := jwt.NewWithClaims(jwt.SigningMethodHS256, good()).SignedString([]byte("secret"))
+	hs256, err := jwt.NewWithClaims(jwt.SigningMethodHS256, good()).SignedString([]byte("hs256-key-of-at-least-32-bytes!!"))
 	require.NoError(t, err)
 
 	with := func(key string, val any) string {

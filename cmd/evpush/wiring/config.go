@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/evpower/evpush/adapters/auth"
 	httpadapter "github.com/evpower/evpush/adapters/http"
@@ -56,6 +57,9 @@ type Config struct {
 	JWTUserClaim  string
 	JWTRoleClaim  string
 	JWTRoleValues map[string]domain.UserType
+	// JWTRequireRole refuses tokens without a role claim (401); off, such a
+	// token may subscribe in either role. On unless DEV_MODE.
+	JWTRequireRole bool
 
 	VAPIDSubject string
 	VAPIDKeys    domain.VAPIDKeys // zero: read from the database or generated once
@@ -69,6 +73,8 @@ type Config struct {
 	OpsUsername, OpsPassword string // River UI and /metrics; empty: UI off
 	MetricsAddr              string // a listener of its own for /metrics, without credentials
 	PprofAddr                string // net/http/pprof on a listener of its own; empty: off
+	// OpsLoginLimit bounds failed operator logins per client address.
+	OpsLoginLimit httpadapter.RateLimit
 
 	// DevMode enables the demo's sign-in (POST /api/v1/dev/token) and a demo
 	// station. Never in production: anyone could mint a token.
@@ -102,6 +108,19 @@ type Config struct {
 	LogLevel  slog.Level
 	LogFormat string // "text" or "json"
 }
+
+// MinJWTSecretBytes is the shortest JWT_SECRET accepted: HS256 wants a key
+// of at least its hash's size, 256 bits (RFC 7518 §3.2), and a shorter one
+// can be guessed offline from any one token.
+const MinJWTSecretBytes = 32
+
+// DevJWTSecret is the development secret the Makefile publishes for `make
+// run`; anyone can read it, so it is refused unless DEV_MODE=true.
+const DevJWTSecret = "dev-only-jwt-secret-do-not-use-in-production"
+
+// MinOpsPasswordChars is the shortest OPS_PASSWORD accepted: the login is
+// throttled per address, not globally, so the password must hold by itself.
+const MinOpsPasswordChars = 16
 
 // configError names the variable, so start-up fails with one clear line.
 func configError(name, msg string) error { return fmt.Errorf("config: %s: %s", name, msg) }
@@ -141,6 +160,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		check(configError("HTTP_ADDR", "must be host:port or :port"))
 	}
 	var err error
+	// Read first: other settings' defaults and rules depend on it.
+	c.DevMode, err = boolEnv(env("DEV_MODE", "false"))
+	check(wrapName("DEV_MODE", err))
 	c.JWTLeeway, err = durationEnv(env("JWT_LEEWAY", ""), DefaultJWTLeeway, 0, 5*time.Minute)
 	check(wrapName("JWT_LEEWAY", err))
 	c.PushTimeout, err = durationEnv(env("PUSH_TIMEOUT", ""), DefaultPushTimeout, time.Second, 2*time.Minute)
@@ -154,9 +176,17 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			check(configError("JWT_PUBLIC_KEY_FILE", err.Error()))
 		}
 	}
-	if len(c.JWTSecret) == 0 && c.JWTPublicKey == nil {
+	switch {
+	case len(c.JWTSecret) == 0 && c.JWTPublicKey == nil:
 		check(configError("JWT_SECRET", "set it (HS256) or JWT_PUBLIC_KEY_FILE (RS256/ES256)"))
+	case len(c.JWTSecret) == 0:
+	case len(c.JWTSecret) < MinJWTSecretBytes:
+		check(configError("JWT_SECRET", fmt.Sprintf("must be at least %d bytes (e.g. openssl rand -base64 48)", MinJWTSecretBytes)))
+	case string(c.JWTSecret) == DevJWTSecret && !c.DevMode:
+		check(configError("JWT_SECRET", "is the development secret published in the Makefile; set your own (it is accepted only with DEV_MODE=true)"))
 	}
+	c.JWTRequireRole, err = boolEnv(env("JWT_REQUIRE_ROLE", strconv.FormatBool(!c.DevMode)))
+	check(wrapName("JWT_REQUIRE_ROLE", err))
 	c.JWTUserClaim = env("JWT_USER_CLAIM", auth.DefaultUserClaim)
 	check(wrapName("JWT_USER_CLAIM", auth.CheckClaimName(c.JWTUserClaim)))
 	if c.JWTRoleClaim = env("JWT_ROLE_CLAIM", ""); c.JWTRoleClaim != "" {
@@ -256,9 +286,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	switch {
 	case (c.OpsUsername == "") != (c.OpsPassword == ""):
 		check(configError("OPS_USERNAME", "set both OPS_USERNAME and OPS_PASSWORD, or neither (River UI off)"))
-	case c.OpsPassword != "" && len(c.OpsPassword) < 8:
-		check(configError("OPS_PASSWORD", "must be at least 8 characters"))
+	case c.OpsPassword != "" && utf8.RuneCountInString(c.OpsPassword) < MinOpsPasswordChars:
+		check(configError("OPS_PASSWORD", fmt.Sprintf("must be at least %d characters", MinOpsPasswordChars)))
 	}
+	c.OpsLoginLimit, err = rateEnv(env("RATE_LIMIT_OPS_LOGIN", ""), DefaultOpsLoginLimit)
+	if err == nil && c.OpsLoginLimit.PerMinute <= 0 {
+		err = errors.New("cannot be turned off: it is what stops password guessing")
+	}
+	check(wrapName("RATE_LIMIT_OPS_LOGIN", err))
 	if c.MetricsAddr = env("METRICS_ADDR", ""); c.MetricsAddr != "" {
 		if _, _, err := splitHostPort(c.MetricsAddr); err != nil {
 			check(configError("METRICS_ADDR", "must be host:port or :port"))
@@ -271,8 +306,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.MaxSubscriptionsPerUser, err = intEnv(env("MAX_SUBSCRIPTIONS_PER_USER", ""), DefaultMaxSubscriptionsPerUser, 1, 10_000)
 	check(wrapName("MAX_SUBSCRIPTIONS_PER_USER", err))
 
-	c.DevMode, err = boolEnv(env("DEV_MODE", "false"))
-	check(wrapName("DEV_MODE", err))
 	if c.DevMode && len(c.JWTSecret) == 0 {
 		check(configError("DEV_MODE", "needs JWT_SECRET to mint development tokens"))
 	}
@@ -361,6 +394,7 @@ var (
 	DefaultTestLimit               = httpadapter.RateLimit{PerMinute: 6, Burst: 3}
 	DefaultSubscribeLimit          = httpadapter.RateLimit{PerMinute: 60, Burst: 20}
 	DefaultChargingLimit           = httpadapter.RateLimit{PerMinute: 6, Burst: 3}
+	DefaultOpsLoginLimit           = httpadapter.DefaultOpsLoginLimit
 	DefaultMaxSubscriptionsPerUser = 20
 )
 

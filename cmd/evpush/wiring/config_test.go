@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	httpadapter "github.com/evpower/evpush/adapters/http"
 	"github.com/evpower/evpush/cmd/evpush/wiring"
 	"github.com/evpower/evpush/domain"
 )
@@ -71,13 +72,16 @@ func newVAPIDKeys(tb testing.TB) domain.VAPIDKeys {
 func TestLoadConfig_Defaults(t *testing.T) {
 	t.Parallel()
 
-	c, err := wiring.LoadConfig(envMap(map[string]string{"JWT_SECRET": "topsecret"}))
+	c, err := wiring.LoadConfig(envMap(map[string]string{"JWT_SECRET": "topsecret-topsecret-topsecret-32"}))
 	require.NoError(t, err)
 
 	require.Equal(t, wiring.DefaultDatabaseURL, c.DatabaseURL)
 	require.Equal(t, ":8080", c.HTTPAddr)
 	require.Equal(t, wiring.DefaultHTTPAddr, c.HTTPAddr)
-	require.Equal(t, []byte("topsecret"), c.JWTSecret)
+	require.Equal(t, []byte("topsecret-topsecret-topsecret-32"), c.JWTSecret)
+	require.False(t, c.DevMode)
+	require.True(t, c.JWTRequireRole, "outside DEV_MODE a token must name its role")
+	require.Equal(t, httpadapter.DefaultOpsLoginLimit, c.OpsLoginLimit)
 	require.Nil(t, c.JWTPublicKey)
 	require.Empty(t, c.JWTIssuer)
 	require.Empty(t, c.JWTAudience)
@@ -370,7 +374,7 @@ func TestLoadConfig_PublicKeyFile(t *testing.T) {
 	}{
 		{name: "rsa without secret", pem: rsaPEM, wantKey: rsaKey},
 		{name: "ec without secret", pem: ecPEM, wantKey: ecKey},
-		{name: "rsa with secret", pem: rsaPEM, secret: "also-hs256", wantKey: rsaKey},
+		{name: "rsa with secret", pem: rsaPEM, secret: "also-hs256-also-hs256-also-hs256", wantKey: rsaKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -557,4 +561,132 @@ func TestLogWarnings_SideListenersBeyondLoopback(t *testing.T) {
 	var logs strings.Builder
 	c.LogWarnings(slog.New(slog.NewTextHandler(&logs, nil)))
 	require.Empty(t, logs.String(), "both off by default: nothing to warn about")
+}
+
+// TestLoadConfig_JWTSecretRules: an HS256 secret shorter than 256 bits, or
+// the development secret the Makefile publishes (outside DEV_MODE), stops
+// start-up naming JWT_SECRET.
+func TestLoadConfig_JWTSecretRules(t *testing.T) {
+	t.Parallel()
+	rsaPEM, _ := rsaPublicKeyPEM(t)
+	keyFile := writeFile(t, "jwt.pem", rsaPEM)
+	secret32 := strings.Repeat("k", 32)
+	tests := []struct {
+		name string
+		vars map[string]string
+		want string // "" means accepted
+	}{
+		{"32 bytes", map[string]string{"JWT_SECRET": secret32}, ""},
+		{"31 bytes", map[string]string{"JWT_SECRET": secret32[1:]}, "must be at least 32 bytes"},
+		{"short, blanks around it not counted", map[string]string{"JWT_SECRET": "  " + secret32[1:] + "\n"}, "must be at least 32 bytes"},
+		{"short in DEV_MODE too", map[string]string{"JWT_SECRET": "dev", "DEV_MODE": "true"}, "must be at least 32 bytes"},
+		{"short beside a public key", map[string]string{"JWT_SECRET": "short", "JWT_PUBLIC_KEY_FILE": keyFile}, "must be at least 32 bytes"},
+		{"the Makefile's", map[string]string{"JWT_SECRET": wiring.DevJWTSecret}, "is the development secret"},
+		{"the Makefile's, DEV_MODE false", map[string]string{"JWT_SECRET": wiring.DevJWTSecret, "DEV_MODE": "false"}, "is the development secret"},
+		{"the Makefile's in DEV_MODE", map[string]string{"JWT_SECRET": wiring.DevJWTSecret, "DEV_MODE": "true"}, ""},
+		{"only a public key", map[string]string{"JWT_PUBLIC_KEY_FILE": keyFile}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := wiring.LoadConfig(envMap(tt.vars))
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "config: JWT_SECRET: "+tt.want)
+			require.Len(t, strings.Split(err.Error(), "\n"), 1, err.Error())
+		})
+	}
+}
+
+// TestLoadConfig_JWTRequireRole: role-less tokens are refused unless
+// DEV_MODE, and JWT_REQUIRE_ROLE overrides either default.
+func TestLoadConfig_JWTRequireRole(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		vars map[string]string
+		want bool
+	}{
+		{"default", nil, true},
+		{"DEV_MODE", map[string]string{"DEV_MODE": "true"}, false},
+		{"turned off", map[string]string{"JWT_REQUIRE_ROLE": "false"}, false},
+		{"turned on in DEV_MODE", map[string]string{"DEV_MODE": "true", "JWT_REQUIRE_ROLE": "true"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := wiring.LoadConfig(envMap(withSecret(tt.vars)))
+			require.NoError(t, err)
+			require.Equal(t, tt.want, c.JWTRequireRole)
+		})
+	}
+	_, err := wiring.LoadConfig(envMap(withSecret(map[string]string{"JWT_REQUIRE_ROLE": "sometimes"})))
+	require.ErrorContains(t, err, "config: JWT_REQUIRE_ROLE: must be true or false")
+}
+
+// TestLoadConfig_Ops: the operators' password is at least 16 characters
+// (not bytes), and their login throttle cannot be turned off.
+func TestLoadConfig_Ops(t *testing.T) {
+	t.Parallel()
+	ops := func(pass string, more ...string) map[string]string {
+		vars := map[string]string{"OPS_USERNAME": "ops", "OPS_PASSWORD": pass}
+		for i := 0; i+1 < len(more); i += 2 {
+			vars[more[i]] = more[i+1]
+		}
+		return withSecret(vars)
+	}
+	c, err := wiring.LoadConfig(envMap(ops("0123456789abcdef")))
+	require.NoError(t, err)
+	require.Equal(t, "0123456789abcdef", c.OpsPassword)
+	require.Equal(t, httpadapter.RateLimit{PerMinute: 10, Burst: 10}, c.OpsLoginLimit)
+	_, err = wiring.LoadConfig(envMap(ops("пароль-оператора")))
+	require.NoError(t, err, "16 characters, 31 bytes")
+	c, err = wiring.LoadConfig(envMap(ops("0123456789abcdef", "RATE_LIMIT_OPS_LOGIN", "5/min,20")))
+	require.NoError(t, err)
+	require.Equal(t, httpadapter.RateLimit{PerMinute: 5, Burst: 20}, c.OpsLoginLimit)
+
+	tests := []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"15 characters", ops("0123456789abcde"), "config: OPS_PASSWORD: must be at least 16 characters"},
+		{"15 characters, 28 bytes", ops("пароль-операто1"), "config: OPS_PASSWORD: must be at least 16 characters"},
+		{"the old minimum", ops("12345678"), "config: OPS_PASSWORD: must be at least 16 characters"},
+		{"limit off", ops("0123456789abcdef", "RATE_LIMIT_OPS_LOGIN", "off"), "config: RATE_LIMIT_OPS_LOGIN: cannot be turned off"},
+		{"limit zero", ops("0123456789abcdef", "RATE_LIMIT_OPS_LOGIN", "0"), "config: RATE_LIMIT_OPS_LOGIN: cannot be turned off"},
+		{"limit garbage", ops("0123456789abcdef", "RATE_LIMIT_OPS_LOGIN", "lots"), "config: RATE_LIMIT_OPS_LOGIN: must be like"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := wiring.LoadConfig(envMap(tt.vars))
+			require.ErrorContains(t, err, tt.want)
+			require.Len(t, strings.Split(err.Error(), "\n"), 1, err.Error())
+		})
+	}
+}
+
+// TestMakefileDevDefaultsPassTheRules: `make run`'s development secret is
+// the one refused outside DEV_MODE, and its operators' password is long
+// enough.
+func TestMakefileDevDefaultsPassTheRules(t *testing.T) {
+	t.Parallel()
+	mk, err := os.ReadFile(filepath.Join("..", "..", "..", "Makefile"))
+	require.NoError(t, err)
+	vars := map[string]string{}
+	for line := range strings.Lines(string(mk)) {
+		if name, value, ok := strings.Cut(line, ":="); ok && strings.HasPrefix(name, "DEV_") {
+			vars[strings.TrimSpace(name)] = strings.TrimSpace(value)
+		}
+	}
+	require.Equal(t, wiring.DevJWTSecret, vars["DEV_JWT_SECRET"])
+	_, err = wiring.LoadConfig(envMap(map[string]string{
+		"JWT_SECRET": vars["DEV_JWT_SECRET"], "DEV_MODE": "true",
+		"OPS_USERNAME": vars["DEV_OPS_USER"], "OPS_PASSWORD": vars["DEV_OPS_PASS"],
+	}))
+	require.NoError(t, err)
 }

@@ -108,6 +108,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 		Secret: cfg.JWTSecret, PublicKey: cfg.JWTPublicKey,
 		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway,
 		UserClaim: cfg.JWTUserClaim, RoleClaim: cfg.JWTRoleClaim, RoleValues: cfg.JWTRoleValues,
+		AllowNoRole: !cfg.JWTRequireRole,
 	})
 	if err != nil {
 		return nil, err
@@ -158,7 +159,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 			return nil, err
 		}
 		s.uiStart = start
-		ops = &httpadapter.Ops{Username: cfg.OpsUsername, Password: cfg.OpsPassword, UI: ui}
+		ops = &httpadapter.Ops{Username: cfg.OpsUsername, Password: cfg.OpsPassword, UI: ui, LoginLimit: cfg.OpsLoginLimit}
 		if cfg.MetricsAddr == "" {
 			ops.Metrics = s.Metrics.Handler()
 		}
@@ -319,7 +320,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 	}
 	if s.Config.MetricsAddr != "" {
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", s.Metrics.Handler())
+		mux.Handle("GET /metrics", httpadapter.OpsHeaders(s.Metrics.Handler()))
 		if err := side("METRICS_ADDR", s.Config.MetricsAddr, mux); err != nil {
 			return err
 		}

@@ -100,40 +100,43 @@ func (s *Service) deliver(ctx context.Context, subscriptionID string, to domain.
 }
 
 // deliverNow sends one notification and applies its outcome to the stored
-// subscription. Bookkeeping errors are logged, not returned: the push itself
-// has happened and the caller must act on what the push service said. err is
-// the sender's error (no usable answer), for the caller's logs.
+// subscription (the retry path: one device per job). Bookkeeping errors are
+// logged, not returned: the push itself has happened and the caller must act
+// on what the push service said. err is the sender's error (no usable
+// answer), for the caller's logs.
 func (s *Service) deliverNow(ctx context.Context, sub domain.Subscription, n domain.Notification) (domain.PushResult, error) {
-	start := s.clock.Now()
-	res, err := s.sender.Send(ctx, sub, n)
-	s.metrics.ObservePush(domain.ClassifyPushHost(domain.EndpointHost(sub.Endpoint)), res.Outcome, s.clock.Now().Sub(start))
-	log := s.logger(ctx).With("subscription_id", sub.ID, "endpoint", domain.EndpointLabel(sub.Endpoint),
-		"outcome", res.Outcome.String(), "status", res.StatusCode)
+	res, d, err := s.push(ctx, sub, n)
 	var storeErr error
-	switch res.Outcome {
-	case domain.OutcomeDelivered:
-		// A write per message would make bookkeeping the most expensive part
-		// of a delivery: record a success only when it changes something an
-		// operator or the cleanup looks at.
-		if sub.NeedsSuccessRecorded(s.clock.Now()) {
-			storeErr = s.subs.RecordResult(ctx, sub.ID, true, s.clock.Now())
-		}
-	case domain.OutcomeGone:
-		log.Info("push subscription gone, deleting it")
+	switch {
+	case d.Step == domain.StepGone:
 		storeErr = s.subs.Delete(ctx, sub.ID, sub.Endpoint)
-	case domain.OutcomeRejected:
-		log.Warn("push failed", slog.String("reason", res.Reason), slog.Any("error", err))
-		if res.StatusCode != 0 {
-			// Only the push service's answer says something about the
-			// device; a message refused here (too large) does not.
-			storeErr = s.subs.RecordResult(ctx, sub.ID, false, s.clock.Now())
-		}
-	default:
-		log.Warn("push failed", slog.String("reason", res.Reason), slog.Any("error", err))
+	case d.Record == domain.RecordSuccess:
+		storeErr = s.subs.RecordResult(ctx, sub.ID, true, s.clock.Now())
+	case d.Record == domain.RecordFailure:
 		storeErr = s.subs.RecordResult(ctx, sub.ID, false, s.clock.Now())
 	}
 	if storeErr != nil {
-		log.Error("error recording push outcome", slog.Any("error", storeErr))
+		s.logger(ctx).Error("error recording push outcome", "subscription_id", sub.ID, slog.Any("error", storeErr))
 	}
 	return res, err
+}
+
+// push sends one notification, records its metrics and logs, and decides
+// what comes next for the device; it writes nothing.
+func (s *Service) push(ctx context.Context, sub domain.Subscription, n domain.Notification) (domain.PushResult, domain.Decision, error) {
+	start := s.clock.Now()
+	res, err := s.sender.Send(ctx, sub, n)
+	now := s.clock.Now()
+	s.metrics.ObservePush(domain.ClassifyPushHost(domain.EndpointHost(sub.Endpoint)), res.Outcome, now.Sub(start))
+	d := domain.Decide(res, err, sub.NeedsSuccessRecorded(now))
+	log := s.logger(ctx).With("subscription_id", sub.ID, "endpoint", domain.EndpointLabel(sub.Endpoint),
+		"outcome", res.Outcome.String(), "status", res.StatusCode)
+	switch d.Step {
+	case domain.StepDone:
+	case domain.StepGone:
+		log.Info("push subscription gone, deleting it")
+	default:
+		log.Warn("push failed", slog.String("reason", res.Reason), slog.Any("error", err))
+	}
+	return res, d, err
 }

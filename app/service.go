@@ -25,6 +25,9 @@ type Service struct {
 	cleanup   CleanupPolicy
 	maxSubs   int
 	log       *slog.Logger
+	// sendSlots bounds the pushes in flight in this process, over all
+	// events being worked.
+	sendSlots chan struct{}
 }
 
 // Deps are what Service needs; every field is required but Clock and Logger.
@@ -48,7 +51,10 @@ type Deps struct {
 	Cleanup CleanupPolicy
 	// Metrics records push outcomes; nil records nothing.
 	Metrics ports.Metrics
-	Logger  *slog.Logger
+	// MaxConcurrentSends bounds the pushes in flight in this process; zero
+	// means DefaultMaxConcurrentSends.
+	MaxConcurrentSends int
+	Logger             *slog.Logger
 }
 
 // New returns a Service.
@@ -74,6 +80,7 @@ func New(d Deps) *Service {
 		cleanup:   d.Cleanup,
 		maxSubs:   d.MaxSubscriptionsPerUser,
 		log:       d.Logger,
+		sendSlots: make(chan struct{}, cmp.Or(d.MaxConcurrentSends, DefaultMaxConcurrentSends)),
 	}
 	if d.Messages.Catalog != nil { // nil in tests of use cases that render nothing
 		s.locale0 = d.Messages.Catalog.Fallback()

@@ -44,3 +44,84 @@ type PushResult struct {
 	RetryAfter time.Duration // from Retry-After, when the service sent one
 	Reason     string        // the service's explanation, shortened; never the endpoint
 }
+
+// Step is what happens next for one device after a push: the app decides
+// it, the queue only translates it (a retry job, nothing, …).
+type Step int
+
+// The steps.
+const (
+	// StepDone: delivered; nothing more to do for this device.
+	StepDone Step = iota + 1
+	// StepRetry: try this device again after Decision.After (zero: the
+	// retry policy's first delay).
+	StepRetry
+	// StepDrop: not retried (rejected, expired); Decision.Reason says why.
+	StepDrop
+	// StepGone: the subscription no longer exists at the push service;
+	// delete it.
+	StepGone
+)
+
+// Record is the bookkeeping a push leaves on its subscription's row.
+type Record int
+
+// The records; RecordNone writes nothing, since a write per message would
+// make bookkeeping the most expensive part of a delivery.
+const (
+	RecordNone Record = iota
+	// RecordSuccess resets failure_count and sets last_success_at.
+	RecordSuccess
+	// RecordFailure increments failure_count.
+	RecordFailure
+)
+
+// Decision is the next step for one device and what to write about it.
+type Decision struct {
+	Step   Step
+	After  time.Duration // StepRetry only
+	Reason string        // why a retry or a drop: the push service's reason, never the endpoint
+	Record Record
+}
+
+// Retry-After bounds: a push service asking for a day would park the retry
+// past its relevance, and one asking for nothing gets a sensible pause.
+const (
+	DefaultRetryAfter = 30 * time.Second
+	MaxRetryAfter     = time.Hour
+)
+
+// Decide maps a push's result to the device's next step. successDue says
+// whether a success should be written (Subscription.NeedsSuccessRecorded);
+// err is the sender's error, if any, for the reason.
+func Decide(res PushResult, err error, successDue bool) Decision {
+	reason := res.Reason
+	if err != nil {
+		reason = err.Error()
+	}
+	switch res.Outcome {
+	case OutcomeDelivered:
+		if successDue {
+			return Decision{Step: StepDone, Record: RecordSuccess}
+		}
+		return Decision{Step: StepDone}
+	case OutcomeGone:
+		return Decision{Step: StepGone, Reason: reason}
+	case OutcomeRateLimited:
+		after := DefaultRetryAfter
+		if res.RetryAfter > 0 {
+			after = min(max(res.RetryAfter, time.Second), MaxRetryAfter)
+		}
+		return Decision{Step: StepRetry, After: after, Reason: reason, Record: RecordFailure}
+	case OutcomeRejected:
+		d := Decision{Step: StepDrop, Reason: reason}
+		// Only the push service's answer says something about the device;
+		// a message refused here (too large to encrypt) does not.
+		if res.StatusCode != 0 {
+			d.Record = RecordFailure
+		}
+		return d
+	default:
+		return Decision{Step: StepRetry, Reason: reason, Record: RecordFailure}
+	}
+}

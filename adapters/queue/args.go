@@ -19,7 +19,9 @@ const (
 // starts. Kind "charging_started"; its JSON is a stable contract (README,
 // "Outbox job contract").
 type ChargingStarted struct {
-	SessionID   string `json:"session_id"`
+	// SessionID makes the job unique (with its kind): a duplicate event is
+	// not inserted while River keeps the first.
+	SessionID   string `json:"session_id" river:"unique"`
 	StationID   string `json:"station_id"`
 	ConnectorID int    `json:"connector_id"`
 	// UserID is the driver.
@@ -40,7 +42,7 @@ func (ChargingStarted) InsertOpts() river.InsertOpts { return eventInsertOpts }
 // ChargingCompleted is the job a charging service inserts when a session
 // stops. Kind "charging_completed".
 type ChargingCompleted struct {
-	SessionID   string    `json:"session_id"`
+	SessionID   string    `json:"session_id" river:"unique"`
 	StationID   string    `json:"station_id"`
 	ConnectorID int       `json:"connector_id,omitempty"`
 	UserID      string    `json:"user_id"`
@@ -56,11 +58,17 @@ func (ChargingCompleted) Kind() string { return string(domain.EventChargingCompl
 // InsertOpts puts the job in the events queue.
 func (ChargingCompleted) InsertOpts() river.InsertOpts { return eventInsertOpts }
 
-// eventInsertOpts: a fan-out only fails when the database does, so it keeps
-// trying for long; the deliveries it creates have their own, shorter policy.
-var eventInsertOpts = river.InsertOpts{Queue: QueueEvents, MaxAttempts: 25}
+// eventInsertOpts: an event job only fails when the database does (a push
+// that fails becomes a retry job of its own), so it keeps trying for long.
+// Event jobs are unique by kind and their unique-tagged args, for as long as
+// River keeps the finished job (CompletedJobRetentionPeriod).
+var eventInsertOpts = river.InsertOpts{Queue: QueueEvents, MaxAttempts: eventMaxAttempts,
+	UniqueOpts: river.UniqueOpts{ByArgs: true}}
 
-// Delivery is one notification to one subscription. It carries ids and the
+const eventMaxAttempts = 25
+
+// Delivery is one notification to one subscription, retried: the event
+// job made the first attempt. It carries ids and the
 // event's facts, never an endpoint or key: job args are visible in River UI.
 type Delivery struct {
 	// EventKey and SubscriptionID make the job unique: a re-run fan-out or a
@@ -75,7 +83,11 @@ type Delivery struct {
 }
 
 // Kind implements river.JobArgs.
-func (Delivery) Kind() string { return "push_delivery" }
+func (Delivery) Kind() string { return KindDelivery }
+
+// KindDelivery is the job kind of Delivery: since one job per event, the
+// retry of one device whose push failed transiently.
+const KindDelivery = "push_delivery"
 
 // InsertOpts makes deliveries unique per event and subscription, for as long
 // as River keeps the finished job (CompletedJobRetentionPeriod).

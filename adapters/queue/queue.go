@@ -24,14 +24,15 @@ import (
 
 // Handler is what the workers need from the app layer.
 type Handler interface {
-	// Recipients lists the subscriptions that hear of an event.
-	Recipients(ctx context.Context, ev domain.ChargingEvent) ([]domain.Subscription, error)
-	// Deliver sends the event's notification to one subscription.
+	// SendEvent sends an event to all its recipients and decides, per
+	// device, what comes next.
+	SendEvent(ctx context.Context, ev domain.ChargingEvent) ([]app.Sent, error)
+	// Deliver sends the event's notification to one subscription (a retry).
 	Deliver(ctx context.Context, subscriptionID string, to domain.Recipient, ev domain.ChargingEvent) (domain.PushResult, error)
-	// MessageRecipients validates a user message and lists the
-	// subscriptions that hear it.
-	MessageRecipients(ctx context.Context, m domain.UserMessage) ([]domain.Subscription, error)
-	// DeliverMessage sends a user message to one subscription.
+	// SendMessage sends a user message to all the user's devices in its
+	// role and decides, per device, what comes next.
+	SendMessage(ctx context.Context, m domain.UserMessage) ([]app.Sent, error)
+	// DeliverMessage sends a user message to one subscription (a retry).
 	DeliverMessage(ctx context.Context, subscriptionID string, to domain.Recipient, m domain.UserMessage) (domain.PushResult, error)
 	// CleanupSubscriptions removes subscriptions that failed permanently.
 	CleanupSubscriptions(ctx context.Context) (int, error)
@@ -81,12 +82,15 @@ const (
 type Queue struct {
 	*Outbox
 	client  *river.Client[pgx.Tx]
+	pool    *pgxpool.Pool
 	db      *sql.DB
 	h       Handler
 	log     *slog.Logger
 	started atomic.Bool
 
-	maxAttempts int
+	maxAttempts  int
+	retry        backoff
+	eventTimeout time.Duration
 }
 
 // New builds the client; Start makes it work jobs.
@@ -103,8 +107,12 @@ func New(cfg Config) (*Queue, error) {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = defaultStopTimeout
 	}
-	q := &Queue{h: cfg.Handler, log: cfg.Logger, db: cfg.DB,
-		maxAttempts: cmp.Or(cfg.MaxAttempts, DeliveryMaxAttempts)}
+	q := &Queue{h: cfg.Handler, log: cfg.Logger, db: cfg.DB, pool: cfg.Pool,
+		maxAttempts: cmp.Or(cfg.MaxAttempts, DeliveryMaxAttempts),
+		retry:       backoff{base: cmp.Or(cfg.RetryBase, DefaultRetryBase)},
+		// An event job sends to all its devices, some waiting for a
+		// process-wide slot, then stores the outcome: more than one push.
+		eventTimeout: 3 * cfg.JobTimeout}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &startedWorker{q: q})
 	river.AddWorker(workers, &completedWorker{q: q})
@@ -129,7 +137,7 @@ func New(cfg Config) (*Queue, error) {
 		// insert (one per queue per cooldown): at River's 100ms default,
 		// events inserted close together wait for the next poll.
 		FetchCooldown:        fetchCooldown,
-		RetryPolicy:          backoff{base: cmp.Or(cfg.RetryBase, DefaultRetryBase)},
+		RetryPolicy:          q.retry,
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		// Leave part of the shutdown budget for cancelling what still runs:
@@ -186,8 +194,10 @@ type startedWorker struct {
 	q *Queue
 }
 
+func (w *startedWorker) Timeout(*river.Job[ChargingStarted]) time.Duration { return w.q.eventTimeout }
+
 func (w *startedWorker) Work(ctx context.Context, job *river.Job[ChargingStarted]) error {
-	return w.q.fanOut(ctx, job.JobRow, job.Args.event(job.CreatedAt))
+	return sendEvent(ctx, w.q, job, job.Args.event(job.CreatedAt))
 }
 
 type completedWorker struct {
@@ -195,21 +205,22 @@ type completedWorker struct {
 	q *Queue
 }
 
-func (w *completedWorker) Work(ctx context.Context, job *river.Job[ChargingCompleted]) error {
-	return w.q.fanOut(ctx, job.JobRow, job.Args.event(job.CreatedAt))
+func (w *completedWorker) Timeout(*river.Job[ChargingCompleted]) time.Duration {
+	return w.q.eventTimeout
 }
 
-// fanOut inserts one delivery job per recipient subscription. Deliveries are
-// unique by event and subscription, so a retried fan-out or a duplicate event
-// adds nothing.
-func (q *Queue) fanOut(ctx context.Context, job *rivertype.JobRow, ev domain.ChargingEvent) error {
-	subs, err := q.h.Recipients(q.jobContext(ctx, job), ev)
-	if err != nil {
-		return q.reject(job, err)
-	}
+func (w *completedWorker) Work(ctx context.Context, job *river.Job[ChargingCompleted]) error {
+	return sendEvent(ctx, w.q, job, job.Args.event(job.CreatedAt))
+}
+
+// sendEvent sends a charging event to its devices; a device that failed
+// transiently gets a push_delivery retry job, unique per event and device.
+func sendEvent[T river.JobArgs](ctx context.Context, q *Queue, job *river.Job[T], ev domain.ChargingEvent) error {
 	payload := payloadOf(ev)
-	return q.insertDeliveries(ctx, job, subs, func(s domain.Subscription) river.JobArgs {
-		return Delivery{EventKey: ev.Key(), SubscriptionID: s.ID, UserID: s.UserID, UserType: string(s.UserType), Event: payload}
+	return workEvent(ctx, q, job, func(ctx context.Context) ([]app.Sent, error) {
+		return q.h.SendEvent(ctx, ev)
+	}, func(s app.Sent) river.JobArgs {
+		return Delivery{EventKey: ev.Key(), SubscriptionID: s.Sub.ID, UserID: s.Sub.UserID, UserType: string(s.Sub.UserType), Event: payload}
 	})
 }
 
@@ -227,31 +238,6 @@ func (q *Queue) reject(job *rivertype.JobRow, err error) error {
 	}
 	q.log.Warn("job with invalid args cancelled", "job_id", job.ID, "job_kind", job.Kind, "error", err)
 	return river.JobCancel(err)
-}
-
-// insertDeliveries inserts the delivery job that args makes for each
-// subscription (unique per message and subscription).
-func (q *Queue) insertDeliveries(ctx context.Context, job *rivertype.JobRow, subs []domain.Subscription, args func(domain.Subscription) river.JobArgs) error {
-	if len(subs) == 0 {
-		return nil
-	}
-	params := make([]river.InsertManyParams, len(subs))
-	for i, s := range subs {
-		params[i] = river.InsertManyParams{Args: args(s), InsertOpts: &river.InsertOpts{MaxAttempts: q.maxAttempts}}
-	}
-	res, err := q.client.InsertMany(ctx, params)
-	if err != nil {
-		return fmt.Errorf("error inserting deliveries: %w", err)
-	}
-	skipped := 0
-	for _, r := range res {
-		if r.UniqueSkippedAsDuplicate {
-			skipped++
-		}
-	}
-	q.log.Debug("fanned out", "job_id", job.ID, "job_kind", job.Kind,
-		"deliveries", len(res)-skipped, "duplicates", skipped)
-	return nil
 }
 
 type deliveryWorker struct {
@@ -328,7 +314,8 @@ func snoozes(job *rivertype.JobRow) int {
 	return m.Snoozes
 }
 
-// DefaultRetryBase is the first retry's delay.
+// DefaultRetryBase is the first retry's delay (the event job made the
+// first attempt).
 const DefaultRetryBase = 5 * time.Second
 
 // backoff is exponential with jitter: base, 2×base, 4×base, … up to an hour,
@@ -337,10 +324,21 @@ const DefaultRetryBase = 5 * time.Second
 type backoff struct{ base time.Duration }
 
 func (b backoff) NextRetry(job *rivertype.JobRow) time.Time {
-	attempt := len(job.Errors) + 1
-	d := min(b.base<<min(attempt-1, 20), time.Hour)
+	retry := len(job.Errors) + 1
+	if job.Kind == KindDelivery || job.Kind == KindMessageDelivery {
+		// A retry job's first error is the device's second failure: the
+		// event job's push was the first (and scheduled this job after
+		// delay(1)).
+		retry++
+	}
+	return time.Now().Add(b.delay(retry))
+}
+
+// delay is the wait before the n-th retry (n ≥ 1), jittered.
+func (b backoff) delay(n int) time.Duration {
+	d := min(b.base<<min(n-1, 20), time.Hour)
 	jitter := time.Duration((rand.Float64()*0.4 - 0.2) * float64(d))
-	return time.Now().Add(d + jitter)
+	return d + jitter
 }
 
 type errorHandler struct{ log *slog.Logger }

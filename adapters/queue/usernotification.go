@@ -24,9 +24,9 @@ import (
 type UserNotification struct {
 	// UserID is whom it is for: a JSON string, or an integer for backends
 	// with numeric ids (42 means "42").
-	UserID string `json:"user_id"`
+	UserID string `json:"user_id" river:"unique"`
 	// UserType says which of the user's subscriptions hear it: "client" or "owner".
-	UserType string `json:"user_type"`
+	UserType string `json:"user_type" river:"unique"`
 	// Title and Body map a language to its text: {"ru": "…", "en": "…"}.
 	Title map[string]string `json:"title"`
 	Body  map[string]string `json:"body"`
@@ -36,8 +36,10 @@ type UserNotification struct {
 	// TTLSeconds defaults to 86400 (one day), at most 2419200 (28 days).
 	TTLSeconds *int `json:"ttl_seconds,omitempty"`
 	// Urgency is very-low, low, normal (the default) or high.
-	Urgency   string `json:"urgency,omitempty"`
-	DedupeKey string `json:"dedupe_key,omitempty"`
+	Urgency string `json:"urgency,omitempty"`
+	// DedupeKey makes the job unique per user, role and key (see
+	// InsertOpts).
+	DedupeKey string `json:"dedupe_key,omitempty" river:"unique"`
 
 	// decodeErr keeps why the job's JSON did not decode: River would
 	// otherwise retry a malformed job for as long as its attempts last.
@@ -50,8 +52,17 @@ func (UserNotification) Kind() string { return KindUserNotification }
 // KindUserNotification is the job kind of UserNotification.
 const KindUserNotification = "user_notification"
 
-// InsertOpts puts the job in the events queue.
-func (UserNotification) InsertOpts() river.InsertOpts { return eventInsertOpts }
+// InsertOpts puts the job in the events queue. With a dedupe_key it is
+// unique per user, role and key while River keeps the first job (as
+// CompletedJobRetentionPeriod says): a second one is not inserted. River's
+// unique args cannot leave out an empty key, so without one the job is not
+// unique at all (every such job is a message of its own).
+func (a UserNotification) InsertOpts() river.InsertOpts {
+	if a.DedupeKey == "" {
+		return river.InsertOpts{Queue: QueueEvents, MaxAttempts: eventMaxAttempts}
+	}
+	return eventInsertOpts
+}
 
 // UnmarshalJSON never fails: a job with malformed args is worked anyway and
 // cancelled at once with the reason (see message), instead of being retried.
@@ -152,21 +163,25 @@ type userNotificationWorker struct {
 	q *Queue
 }
 
-// Work validates the message and fans it out to the user's devices in the
-// role: one delivery job each, unique per message and device.
+// Work validates the message and sends it to the user's devices in the
+// role; a device that failed transiently gets a push_message_delivery retry
+// job, unique per message and device.
 func (w *userNotificationWorker) Work(ctx context.Context, job *river.Job[UserNotification]) error {
 	m, err := job.Args.message(job.CreatedAt)
 	if err != nil {
 		return w.q.reject(job.JobRow, err)
 	}
-	subs, err := w.q.h.MessageRecipients(w.q.jobContext(ctx, job.JobRow), m)
-	if err != nil {
-		return w.q.reject(job.JobRow, err)
-	}
-	return w.q.insertDeliveries(ctx, job.JobRow, subs, func(s domain.Subscription) river.JobArgs {
-		return MessageDelivery{Key: job.Args.key(job.ID), SubscriptionID: s.ID, UserID: s.UserID, UserType: string(s.UserType),
+	key := job.Args.key(job.ID)
+	return workEvent(ctx, w.q, job, func(ctx context.Context) ([]app.Sent, error) {
+		return w.q.h.SendMessage(ctx, m)
+	}, func(s app.Sent) river.JobArgs {
+		return MessageDelivery{Key: key, SubscriptionID: s.Sub.ID, UserID: s.Sub.UserID, UserType: string(s.Sub.UserType),
 			Message: job.Args, OccurredAt: m.OccurredAt}
 	})
+}
+
+func (w *userNotificationWorker) Timeout(*river.Job[UserNotification]) time.Duration {
+	return w.q.eventTimeout
 }
 
 // MessageDelivery is one user message to one subscription: a job kind of

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -229,39 +230,40 @@ func TestDeliveryOutcomes(t *testing.T) {
 		return r
 	}
 
-	state, attempt := e.jobState(okID)
+	// One job for the event, which sent to every device; only the 429 and
+	// the 500 left a retry job, stored as the event job completed.
+	state, attempt := e.eventState("charging_started", r.Body["session_id"].(string))
 	require.Equal(t, "completed", state)
 	require.Equal(t, 1, attempt)
+	want := []string{limitedID, flakyID}
+	slices.Sort(want)
+	require.Equal(t, want, e.retried(), "exactly the rate-limited and the failing device are retried")
+
 	require.Equal(t, row{exists: true, success: true}, sub(okID))
 	require.Len(t, e.Push.Messages(ok), 1)
 
 	for _, id := range []string{notFoundID, goneID} {
-		state, _ = e.jobState(id)
-		require.Equal(t, "cancelled", state)
-		require.Equal(t, row{}, sub(id), "deleted at once")
+		require.Equal(t, row{}, sub(id), "deleted with the event's completion")
 	}
 
 	state, attempt = e.jobState(limitedID)
 	require.Equal(t, "completed", state)
-	require.Equal(t, 1, attempt, "a snooze does not use up an attempt")
+	require.Equal(t, 1, attempt, "the retry's first attempt succeeds")
 	msgs := e.Push.Messages(limited)
 	require.Len(t, msgs, 2)
 	require.GreaterOrEqual(t, msgs[1].Received.Sub(msgs[0].Received), time.Second, "Retry-After honoured")
-	var snoozes int
-	require.NoError(t, e.Svc.DB.QueryRow(`SELECT (metadata->>'snoozes')::int FROM river_job
-		WHERE kind = 'push_delivery' AND args->>'subscription_id' = $1`, limitedID).Scan(&snoozes))
-	require.Equal(t, 1, snoozes)
+	require.Equal(t, row{exists: true, success: true}, sub(limitedID))
 
 	state, attempt = e.jobState(flakyID)
 	require.Equal(t, "completed", state)
-	require.Equal(t, 2, attempt, "retried after the 500")
+	require.Equal(t, 1, attempt, "retried once after the 500")
 	require.Len(t, e.Push.Messages(flaky), 2)
 	require.Equal(t, row{exists: true, success: true}, sub(flakyID), "success resets the failure count")
 
-	state, _ = e.jobState(tooBigID)
-	require.Equal(t, "cancelled", state, "413 is not retried")
-	require.Len(t, e.Push.Messages(tooBig), 1)
+	require.Len(t, e.Push.Messages(tooBig), 1, "413 is not retried")
 	require.Equal(t, row{exists: true, failures: 1}, sub(tooBigID), "kept: the device is fine, the message was not")
+	e.idle()
+	require.Equal(t, want, e.retried(), "no other retry appeared")
 }
 
 func TestSameEventTwiceDeliversOnce(t *testing.T) {
@@ -284,9 +286,9 @@ func TestSameEventTwiceDeliversOnce(t *testing.T) {
 	e.Push.WaitFor(t, d, 1, waitBudget)
 	e.Push.WaitFor(t, o, 1, waitBudget)
 	e.idle()
-	var fanouts int
-	require.NoError(t, e.Svc.DB.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'charging_started' AND state = 'completed'`).Scan(&fanouts))
-	require.Equal(t, 2, fanouts, "both events were worked")
+	var events int
+	require.NoError(t, e.Svc.DB.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'charging_started'`).Scan(&events))
+	require.Equal(t, 1, events, "the duplicate was not inserted: event jobs are unique by kind and session")
 	require.Len(t, e.Push.Messages(d), 1)
 	require.Len(t, e.Push.Messages(o), 1)
 }

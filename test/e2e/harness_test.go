@@ -252,7 +252,43 @@ func (e *env) subscribeIn(tok string, d *pushservice.Device, userType, locale st
 // whole suite in parallel on a loaded 2-core machine.
 const waitBudget = 60 * time.Second
 
-// jobState waits until the newest delivery job for subscription id reaches
+// eventState waits until the event job of this kind and session reaches a
+// final state (or one of want) and returns its state and attempt.
+func (e *env) eventState(kind, sessionID string, want ...string) (state string, attempt int) {
+	e.t.Helper()
+	final := append([]string{"completed", "cancelled", "discarded"}, want...)
+	deadline := time.Now().Add(waitBudget)
+	for {
+		err := e.Svc.DB.QueryRow(`SELECT state, attempt FROM river_job
+			WHERE kind = $1 AND args->>'session_id' = $2
+			ORDER BY id DESC LIMIT 1`, kind, sessionID).Scan(&state, &attempt)
+		if err == nil && slices.Contains(final, state) {
+			return state, attempt
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s job for %s: state %q after %v (err %v)", kind, sessionID, state, waitBudget, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// retried lists the subscriptions that have a push_delivery retry job.
+func (e *env) retried() []string {
+	e.t.Helper()
+	rows, err := e.Svc.DB.Query(`SELECT args->>'subscription_id' FROM river_job WHERE kind = 'push_delivery' ORDER BY 1`)
+	require.NoError(e.t, err)
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		require.NoError(e.t, rows.Scan(&id))
+		ids = append(ids, id)
+	}
+	require.NoError(e.t, rows.Err())
+	return ids
+}
+
+// jobState waits until the newest delivery (retry) job for subscription id reaches
 // a final state (or one of want) and returns its state, attempt and errors.
 func (e *env) jobState(subscriptionID string, want ...string) (state string, attempt int) {
 	e.t.Helper()

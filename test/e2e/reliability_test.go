@@ -184,7 +184,7 @@ func TestHangingPushServiceHoldsUpNobody(t *testing.T) {
 
 	r := e.call("POST", chargingAPI+"/start", driverToken(t, "slow-driver"), map[string]any{"station_id": "st-1", "connector_id": 1})
 	require.Equal(t, http.StatusOK, r.Status)
-	state, _ := e.jobState(slowID, "running")
+	state, _ := e.eventState("charging_started", r.Body["session_id"].(string), "running")
 	require.Equal(t, "running", state)
 	require.Eventually(t, func() bool { return e.Push.Waiting(slow) == 1 }, waitBudget, 20*time.Millisecond,
 		"the slow device's request hangs at the push service")
@@ -194,11 +194,11 @@ func TestHangingPushServiceHoldsUpNobody(t *testing.T) {
 	require.Equal(t, 1, e.Push.Waiting(slow), "delivered to the fast device while the slow one still hangs")
 	require.Empty(t, e.Push.Messages(slow))
 
-	state, attempt := e.jobState(slowID, "retryable")
-	require.Equal(t, "retryable", state, "the timeout freed the worker; River retries later")
-	require.Equal(t, 1, attempt)
+	state, attempt := e.jobState(slowID, "scheduled")
+	require.Equal(t, "scheduled", state, "the timeout ended the push; a retry job for the device waits its turn")
+	require.Equal(t, 0, attempt)
 	var lastErr string
-	require.NoError(t, e.Svc.DB.QueryRow(`SELECT errors[array_length(errors, 1)]->>'error' FROM river_job
+	require.NoError(t, e.Svc.DB.QueryRow(`SELECT metadata->>'first_error' FROM river_job
 		WHERE kind = 'push_delivery' AND args->>'subscription_id' = $1`, slowID).Scan(&lastErr))
 	require.Contains(t, lastErr, "timeout")
 	require.NotContains(t, lastErr, slow.ID, "no endpoint in the error")
@@ -219,7 +219,7 @@ func TestPushServiceAlways500(t *testing.T) {
 
 	state, attempt := e.jobState(id)
 	require.Equal(t, "discarded", state)
-	require.Equal(t, 4, attempt)
+	require.Equal(t, 3, attempt, "the event job made the first of the 4 attempts")
 	msgs := e.Push.Messages(d)
 	require.Len(t, msgs, 4, "exactly the allowed attempts, no hot loop")
 	var gaps []time.Duration

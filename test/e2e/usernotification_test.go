@@ -144,32 +144,48 @@ func TestUserNotificationBadArgs(t *testing.T) {
 	require.Len(t, e.Push.Messages(d), 1, "nothing from the bad jobs")
 }
 
-// TestUserNotificationDedupeKey: a second job with the same dedupe_key
-// sends nothing to a device that already got the first; a device that
-// subscribed in between gets it.
+// TestUserNotificationDedupeKey: a job with a dedupe_key is unique per user,
+// role and key: a second one is not inserted, so nothing is sent twice (not
+// even to a device that subscribed in between: the message is one event).
+// Without a key, every job is a message of its own.
 func TestUserNotificationDedupeKey(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	tok := driverToken(t, "u1")
 	first := e.Push.NewDevice()
 	e.subscribeIn(tok, first, "client", "en")
-	job := `{"user_id": "u1", "user_type": "client", "title": {"en": "Paid"}, "body": {"en": "Thanks"}, "dedupe_key": "payment-7"}`
-	insertJob(t, e, "user_notification", job)
+	outbox, err := queue.NewOutbox(e.Svc.DB)
+	require.NoError(t, err)
+	send := func(n queue.UserNotification) {
+		t.Helper()
+		tx, err := e.Svc.DB.Begin()
+		require.NoError(t, err)
+		require.NoError(t, outbox.UserNotification(context.Background(), tx, n))
+		require.NoError(t, tx.Commit())
+	}
+	keyed := queue.UserNotification{UserID: "u1", UserType: "client", Title: map[string]string{"en": "Paid"},
+		Body: map[string]string{"en": "Thanks"}, DedupeKey: "payment-7"}
+	send(keyed)
 	e.Push.WaitFor(t, first, 1, waitBudget)
 	e.idle()
 
 	second := e.Push.NewDevice()
 	e.subscribeIn(tok, second, "client", "en")
-	insertJob(t, e, "user_notification", job)
-	e.Push.WaitFor(t, second, 1, waitBudget)
-	e.idle()
-	require.Len(t, e.Push.Messages(first), 1, "sent once per device")
+	send(keyed)
+	var n int
+	require.NoError(t, e.Svc.DB.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'user_notification'
+		AND args->>'dedupe_key' = 'payment-7'`).Scan(&n))
+	require.Equal(t, 1, n, "the duplicate was not inserted")
 
-	// Without a key, every job is a message of its own.
 	insertJob(t, e, "user_notification", `{"user_id": "u1", "user_type": "client", "title": {"en": "Hi"}, "body": {"en": "Hi"}}`)
 	insertJob(t, e, "user_notification", `{"user_id": "u1", "user_type": "client", "title": {"en": "Hi"}, "body": {"en": "Hi"}}`)
-	e.Push.WaitFor(t, first, 3, waitBudget)
-	require.Equal(t, http.StatusCreated, e.Push.Messages(first)[2].Status)
+	msgs := e.Push.WaitFor(t, first, 3, waitBudget)
+	require.Equal(t, http.StatusCreated, msgs[2].Status)
+	for _, m := range e.Push.WaitFor(t, second, 2, waitBudget) {
+		require.Equal(t, "Hi", payload(t, m)["title"], "the keyed message was sent once, before this device")
+	}
+	e.idle()
+	require.Len(t, e.Push.Messages(first), 3, "sent once per device")
 }
 
 // TestUserNotificationGoOutbox: the Go API enqueues in the caller's

@@ -145,7 +145,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 		Cleanup:                 cfg.Cleanup,
 		MaxSubscriptionsPerUser: cfg.MaxSubscriptionsPerUser,
 		Metrics:                 s.Metrics,
-		Logger:                  log,
+		// One push per delivery worker, as before one job per device.
+		MaxConcurrentSends: cfg.Workers,
+		Logger:             log,
 	}
 	if charging != nil {
 		deps.Charging = charging // a nil *ChargingStore must not become a non-nil interface

@@ -1,0 +1,160 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/evpower/evpush/app"
+	"github.com/evpower/evpush/domain"
+)
+
+// finishTimeout bounds the transaction that completes an event job. It runs
+// even when the job's context has ended (timeout, shutdown): the pushes have
+// happened, and their retries and bookkeeping should be stored rather than
+// the whole event resent.
+const finishTimeout = 10 * time.Second
+
+// after is what an event job leaves behind once its pushes are done: retry
+// jobs for the devices that failed transiently and the rows to write. It is
+// stored in the transaction that completes the event job.
+type after struct {
+	retries []river.InsertManyParams
+	// gone are subscriptions to delete (id and endpoint: a re-subscribe in
+	// the meantime keeps its row).
+	goneIDs, goneEndpoints []string
+	succeeded, failed      []string
+	dropped                int
+}
+
+func (a after) empty() bool {
+	return len(a.retries) == 0 && len(a.goneIDs) == 0 && len(a.succeeded) == 0 && len(a.failed) == 0
+}
+
+// plan translates the app's per-device decisions into River and rows;
+// retry makes the retry job's args for a device. It decides nothing itself.
+func (q *Queue) plan(job *rivertype.JobRow, sent []app.Sent, retry func(app.Sent) river.JobArgs, now time.Time) after {
+	var a after
+	for _, s := range sent {
+		switch s.Decision.Record {
+		case domain.RecordSuccess:
+			a.succeeded = append(a.succeeded, s.Sub.ID)
+		case domain.RecordFailure:
+			a.failed = append(a.failed, s.Sub.ID)
+		}
+		switch s.Decision.Step {
+		case domain.StepGone:
+			a.goneIDs, a.goneEndpoints = append(a.goneIDs, s.Sub.ID), append(a.goneEndpoints, s.Sub.Endpoint)
+		case domain.StepDrop:
+			a.dropped++
+		case domain.StepRetry:
+			// The event job made the device's first attempt: its retry job
+			// has what is left of the policy's attempts.
+			if q.maxAttempts <= 1 {
+				a.dropped++
+				continue
+			}
+			delay := s.Decision.After
+			if delay <= 0 {
+				delay = q.retry.delay(1)
+			}
+			meta, _ := json.Marshal(retryMeta{EventJobID: job.ID, Status: s.Result.StatusCode, Error: s.Decision.Reason})
+			a.retries = append(a.retries, river.InsertManyParams{Args: retry(s), InsertOpts: &river.InsertOpts{
+				MaxAttempts: q.maxAttempts - 1, ScheduledAt: now.Add(delay), Metadata: meta,
+			}})
+		}
+	}
+	return a
+}
+
+// retryMeta is kept in a retry job's metadata, so River UI shows why the
+// device is being retried and which event it belongs to.
+type retryMeta struct {
+	EventJobID int64  `json:"event_job_id"`
+	Status     int    `json:"first_status,omitempty"`
+	Error      string `json:"first_error,omitempty"`
+}
+
+// workEvent is an event job: send to every device through the app, then
+// store what follows in the transaction that completes the job.
+func workEvent[T river.JobArgs](ctx context.Context, q *Queue, job *river.Job[T],
+	send func(context.Context) ([]app.Sent, error), retry func(app.Sent) river.JobArgs) error {
+	sent, err := send(q.jobContext(ctx, job.JobRow))
+	if err != nil {
+		return q.reject(job.JobRow, err)
+	}
+	a := q.plan(job.JobRow, sent, retry, time.Now())
+	q.log.Debug("event sent", "job_id", job.ID, "job_kind", job.Kind, "devices", len(sent),
+		"retries", len(a.retries), "gone", len(a.goneIDs), "dropped", a.dropped)
+	if a.empty() {
+		return nil // nothing to store: River completes the job in its batched way
+	}
+	return finish(ctx, q, job, a)
+}
+
+// finish stores a's retry jobs and bookkeeping and completes the event job,
+// all in one transaction: a crash before the commit leaves the event job
+// running, River rescues it and the event is sent again (at-least-once); it
+// can never complete with a failed device forgotten.
+func finish[T river.JobArgs](ctx context.Context, q *Queue, job *river.Job[T], a after) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	tx, err := q.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("error completing event: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := a.book(ctx, tx); err != nil {
+		return err
+	}
+	if len(a.retries) > 0 {
+		res, err := q.client.InsertManyTx(ctx, tx, a.retries)
+		if err != nil {
+			return fmt.Errorf("error inserting retry jobs: %w", err)
+		}
+		for _, r := range res {
+			if r.UniqueSkippedAsDuplicate {
+				// The device already has a retry of this event (the event
+				// was resent after a crash): that one carries on.
+				q.log.Debug("retry job already exists", "job_id", job.ID, "retry_job_id", r.Job.ID)
+			}
+		}
+	}
+	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+		return fmt.Errorf("error completing event job: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("error completing event: %w", err)
+	}
+	return nil
+}
+
+// book writes the subscriptions' bookkeeping in one round trip: a
+// statement per kind of change, none for a kind with nothing to write.
+func (a after) book(ctx context.Context, tx pgx.Tx) error {
+	b := &pgx.Batch{}
+	if len(a.goneIDs) > 0 {
+		b.Queue(`DELETE FROM push_subscriptions p USING unnest($1::uuid[], $2::text[]) AS g(id, endpoint)
+			WHERE p.id = g.id AND p.endpoint = g.endpoint`, a.goneIDs, a.goneEndpoints)
+	}
+	if len(a.succeeded) > 0 {
+		b.Queue(`UPDATE push_subscriptions SET failure_count = 0, last_success_at = $2 WHERE id = ANY($1::uuid[])`,
+			a.succeeded, time.Now())
+	}
+	if len(a.failed) > 0 {
+		b.Queue(`UPDATE push_subscriptions SET failure_count = failure_count + 1 WHERE id = ANY($1::uuid[])`, a.failed)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("error recording push outcomes: %w", err)
+	}
+	return nil
+}

@@ -104,6 +104,16 @@ func (s *Service) deliver(ctx context.Context, subscriptionID string, to domain.
 // has happened and the caller must act on what the push service said. err is
 // the sender's error (no usable answer), for the caller's logs.
 func (s *Service) deliverNow(ctx context.Context, sub domain.Subscription, n domain.Notification) (domain.PushResult, error) {
+	if _, err := s.policy.Normalize(sub.Endpoint); err != nil {
+		// Stored under an older, wider policy (another host or port): the
+		// policy holds for every send, not only at subscribe time.
+		s.logger(ctx).Warn("stored endpoint no longer allowed by the endpoint policy; deleting it",
+			"subscription_id", sub.ID, "endpoint", domain.EndpointLabel(sub.Endpoint), "error", err)
+		if delErr := s.subs.Delete(ctx, sub.ID, sub.Endpoint); delErr != nil {
+			return domain.PushResult{}, fmt.Errorf("error deleting a refused subscription: %w", delErr)
+		}
+		return domain.PushResult{Outcome: domain.OutcomeGone, Reason: "endpoint not allowed"}, err
+	}
 	start := s.clock.Now()
 	res, err := s.sender.Send(ctx, sub, n)
 	s.metrics.ObservePush(domain.ClassifyPushHost(domain.EndpointHost(sub.Endpoint)), res.Outcome, s.clock.Now().Sub(start))

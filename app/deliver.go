@@ -124,6 +124,13 @@ func (s *Service) deliverNow(ctx context.Context, sub domain.Subscription, n dom
 // push sends one notification, records its metrics and logs, and decides
 // what comes next for the device; it writes nothing.
 func (s *Service) push(ctx context.Context, sub domain.Subscription, n domain.Notification) (domain.PushResult, domain.Decision, error) {
+	if _, err := s.policy.Normalize(sub.Endpoint); err != nil {
+		// Stored under an older, wider policy (another host or port): the
+		// policy holds for every send, not only at subscribe time.
+		s.logger(ctx).Warn("stored endpoint no longer allowed by the endpoint policy; deleting it",
+			"subscription_id", sub.ID, "endpoint", domain.EndpointLabel(sub.Endpoint), "error", err)
+		return domain.PushResult{Outcome: domain.OutcomeGone, Reason: "endpoint not allowed"}, domain.Decision{Step: domain.StepGone}, err
+	}
 	start := s.clock.Now()
 	res, err := s.sender.Send(ctx, sub, n)
 	now := s.clock.Now()

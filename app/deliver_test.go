@@ -437,6 +437,7 @@ func TestDeliver_ObservesThePushService(t *testing.T) {
 			t.Parallel()
 
 			d := newDeps(t)
+			d.policy = domain.EndpointPolicy{AllowedHosts: []string{"*"}, AllowLoopback: true}
 			d.store.listSubs = []domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: tt.endpoint}}
 
 			_, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{}, completedEvent(t))
@@ -484,4 +485,20 @@ func TestDeliver_DeviceChangedHands(t *testing.T) {
 	res, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{UserID: driverID, UserType: domain.UserTypeClient}, startedEvent(t))
 	require.NoError(t, err)
 	require.Equal(t, domain.OutcomeDelivered, res.Outcome)
+}
+
+// TestDeliver_StoredEndpointOutsideThePolicy: a row stored under an older,
+// wider policy (another host, another port) is not sent to: it is deleted,
+// as a gone subscription is.
+func TestDeliver_StoredEndpointOutsideThePolicy(t *testing.T) {
+	t.Parallel()
+	for _, endpoint := range []string{"https://storage.googleapis.com/x", "https://fcm.googleapis.com:8443/fcm/send/x"} {
+		d := newDeps(t)
+		d.store.listSubs = []domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint}}
+		res, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{}, completedEvent(t))
+		require.Error(t, err)
+		require.Equal(t, domain.OutcomeGone, res.Outcome, endpoint)
+		require.Empty(t, d.sender.calls(), "nothing sent to %s", endpoint)
+		require.Equal(t, []deleteCall{{ID: "sub-1", Endpoint: endpoint}}, d.store.deletes)
+	}
 }

@@ -19,6 +19,7 @@ type Service struct {
 	clock     ports.Clock
 	policy    domain.EndpointPolicy
 	publicKey string
+	decoyKey  []byte
 	messages  domain.Messages
 	locale0   string
 	metrics   ports.Metrics
@@ -41,6 +42,9 @@ type Deps struct {
 	Policy   domain.EndpointPolicy
 	// VAPIDPublicKey is the key browsers subscribe with (base64url).
 	VAPIDPublicKey string
+	// DecoyKey keys the subscription ids answered for a refused endpoint
+	// takeover, so a caller cannot compute them; every instance must share it.
+	DecoyKey []byte
 	// Messages renders notifications: the catalogue's texts and the link
 	// templates. Its catalogue's fallback language is the default locale.
 	Messages domain.Messages
@@ -75,6 +79,7 @@ func New(d Deps) *Service {
 		clock:     d.Clock,
 		policy:    d.Policy,
 		publicKey: d.VAPIDPublicKey,
+		decoyKey:  d.DecoyKey,
 		messages:  d.Messages,
 		metrics:   d.Metrics,
 		cleanup:   d.Cleanup,

@@ -478,11 +478,14 @@ func (d *deps) service(tb testing.TB) *app.Service {
 		Clock:          fakeClock{now: testNow},
 		Policy:         d.policy,
 		VAPIDPublicKey: "BPublicKey",
+		DecoyKey:       testDecoyKey,
 		Messages:       messagesIn(tb, d.defaultLocale),
 		Metrics:        d.metrics,
 		Logger:         slog.New(slog.DiscardHandler),
 	})
 }
+
+var testDecoyKey = []byte("test decoy key")
 
 // messagesIn renders with the embedded catalogue, falling back to locale
 // ("" keeps Russian).
@@ -589,7 +592,7 @@ func TestSubscribe_EndpointTakenAnswersLikeANewSubscription(t *testing.T) {
 	res, err := d.service(t).Subscribe(t.Context(), caller, in)
 	require.NoError(t, err, "no hint that the endpoint exists")
 	require.Equal(t, app.SubscribeResult{
-		SubscriptionID: domain.DecoySubscriptionID("https://fcm.googleapis.com/fcm/send/device-1", "intruder", domain.UserTypeClient),
+		SubscriptionID: domain.DecoySubscriptionID(testDecoyKey, "https://fcm.googleapis.com/fcm/send/device-1", "intruder", domain.UserTypeClient),
 		Created:        true,
 	}, res)
 	require.NotEqual(t, d.store.upsertID, res.SubscriptionID)

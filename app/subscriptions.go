@@ -39,7 +39,7 @@ func (s *Service) Subscribe(ctx context.Context, caller domain.Principal, in dom
 		// is a bug or an attack.
 		s.logger(ctx).WarnContext(ctx, "subscribe refused: endpoint held by another user with other keys",
 			"user_id", caller.UserID, "endpoint", domain.EndpointLabel(sub.Endpoint))
-		return SubscribeResult{SubscriptionID: domain.DecoySubscriptionID(sub.Endpoint, sub.UserID, sub.UserType), Created: true}, nil
+		return SubscribeResult{SubscriptionID: domain.DecoySubscriptionID(s.decoyKey, sub.Endpoint, sub.UserID, sub.UserType), Created: true}, nil
 	}
 	if err != nil {
 		return SubscribeResult{}, fmt.Errorf("error storing subscription: %w", err)

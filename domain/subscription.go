@@ -2,6 +2,7 @@ package domain
 
 import (
 	"crypto/ecdh"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -71,11 +72,13 @@ var ErrEndpointTaken = errors.New("endpoint is held by another user with other k
 // DecoySubscriptionID is the subscription_id answered for a refused takeover
 // (ErrEndpointTaken): the caller is told the same as for a new subscription,
 // so the answer neither reveals that the endpoint exists nor hands out its
-// owner's id. It is never stored. It is derived from what the caller sent
-// rather than random, so a retry gets the same id, as a stored row would.
-func DecoySubscriptionID(endpoint, userID string, userType UserType) string {
-	sum := sha256.Sum256([]byte("evpush decoy subscription id\x00" + endpoint + "\x00" + userID + "\x00" + string(userType)))
-	b := sum[:16]
+// owner's id. It is never stored. It is an HMAC of what the caller sent
+// under the service's key: the same for a retry, as a stored row's id would
+// be, and not computable by the caller (who could otherwise compare).
+func DecoySubscriptionID(key []byte, endpoint, userID string, userType UserType) string {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("evpush decoy subscription id\x00" + endpoint + "\x00" + userID + "\x00" + string(userType)))
+	b := mac.Sum(nil)[:16]
 	b[6] = b[6]&0x0f | 0x40 // the version and variant bits of gen_random_uuid()'s ids
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b)
@@ -266,6 +269,15 @@ func (p EndpointPolicy) Normalize(raw string) (string, error) {
 	if u.User != nil {
 		return "", policyErr("must not contain credentials")
 	}
+	// Spellings a push service reads as the same device must not make
+	// another row: a fragment (never sent), a bare "?", and percent-escapes
+	// of characters that need none. No browser sends them.
+	if strings.Contains(raw, "#") || u.ForceQuery {
+		return "", policyErr(`must not contain "#" or an empty query`)
+	}
+	if escapedUnreserved(u.EscapedPath() + "?" + u.RawQuery) {
+		return "", policyErr("must not percent-encode letters, digits or -._~")
+	}
 	// A trailing dot names the same host ("localhost." is localhost).
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	addr, addrErr := netip.ParseAddr(host)
@@ -280,7 +292,12 @@ func (p EndpointPolicy) Normalize(raw string) (string, error) {
 	if u.Port() != "" && (portErr != nil || port == 0) {
 		return "", policyErr("port is not a valid port number")
 	}
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") || (addrErr == nil && addr.Unmap().IsLoopback()) {
+	if strings.HasSuffix(host, ".localhost") {
+		// Only the exact name is sure to be this machine: resolvers may
+		// send *.localhost to DNS, i.e. anywhere.
+		return "", policyErr("loopback addresses are not allowed")
+	}
+	if host == "localhost" || (addrErr == nil && addr.Unmap().IsLoopback()) {
 		if !p.AllowLoopback {
 			return "", policyErr("loopback addresses are not allowed")
 		}
@@ -311,6 +328,25 @@ func (p EndpointPolicy) Normalize(raw string) (string, error) {
 		return "", policyErr("port must be 443 (or none)")
 	}
 	return canonicalEndpoint(raw, u, host), nil
+}
+
+// escapedUnreserved reports a %XX escape of an RFC 3986 unreserved
+// character, which means the same as the character itself.
+func escapedUnreserved(s string) bool {
+	for i := 0; i+2 < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+		if err != nil {
+			continue
+		}
+		c := byte(v)
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			return true
+		}
+	}
+	return false
 }
 
 // CanonicalEndpoint is raw in the form Normalize stores, without checking the

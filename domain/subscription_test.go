@@ -539,7 +539,11 @@ func TestEndpointPolicyCheck(t *testing.T) {
 		{name: "Apple apex refused", policy: defaults, endpoint: "https://push.apple.com/x", wantErr: "not an allowed push service"},
 		{name: "Apple other host", policy: defaults, endpoint: "https://api.push.apple.com/x"},
 		{name: "IPv6 zone refused", policy: loopback, endpoint: "http://[::1%25lo]:8080/x", wantErr: "IP address"},
-		{name: "odd localhost name refused", policy: loopback, endpoint: "http://a_b.localhost/x", wantErr: "valid DNS name"},
+		{name: "localhost subdomain refused in loopback mode too", policy: loopback, endpoint: "http://a.localhost:22/x", wantErr: "loopback"},
+		{name: "fragment refused", policy: defaults, endpoint: "https://fcm.googleapis.com/fcm/send/T#x", wantErr: "#"},
+		{name: "bare query refused", policy: defaults, endpoint: "https://fcm.googleapis.com/fcm/send/T?", wantErr: "empty query"},
+		{name: "escaped letter refused", policy: defaults, endpoint: "https://fcm.googleapis.com/fcm/send/%54OKEN", wantErr: "percent-encode"},
+		{name: "escaped tilde in query refused", policy: defaults, endpoint: "https://wns2-par02p.notify.windows.com/w/?token=a%7Eb", wantErr: "percent-encode"},
 		{name: "http FCM refused", policy: defaults, endpoint: "http://fcm.googleapis.com/fcm/send/abc", wantErr: "https"},
 		{name: "other scheme refused", policy: defaults, endpoint: "ftp://fcm.googleapis.com/x", wantErr: "https"},
 		{name: "unknown host refused", policy: defaults, endpoint: "https://push.example.com/x", wantErr: "not an allowed push service"},
@@ -635,7 +639,7 @@ func TestEndpointPolicyNormalize(t *testing.T) {
 		{name: "all at once", policy: defaults, raw: "HTTPS://FCM.GOOGLEAPIS.COM.:0443" + token, want: "https://fcm.googleapis.com" + token},
 		{name: "empty port dropped", policy: defaults, raw: "https://fcm.googleapis.com:" + token, want: "https://fcm.googleapis.com" + token},
 		{name: "query kept byte for byte", policy: defaults, raw: "https://WNS2-PAR02P.notify.windows.com/w/?token=BQYAAAB%2bAbC%3d", want: "https://wns2-par02p.notify.windows.com/w/?token=BQYAAAB%2bAbC%3d"},
-		{name: "escapes in path not re-encoded", policy: defaults, raw: "https://web.push.apple.com/QGx%7eA~b%2F", want: "https://web.push.apple.com/QGx%7eA~b%2F"},
+		{name: "escapes in path not re-encoded", policy: defaults, raw: "https://web.push.apple.com/QGx%2fA~b%2F", want: "https://web.push.apple.com/QGx%2fA~b%2F"},
 		{name: "no path", policy: defaults, raw: "https://Web.Push.Apple.com", want: "https://web.push.apple.com"},
 		{name: "query without path", policy: defaults, raw: "https://Web.Push.Apple.com?x=Y", want: "https://web.push.apple.com?x=Y"},
 		{name: "loopback keeps its port", policy: loopback, raw: "HTTP://LocalHost:39211/push/AbC", want: "http://localhost:39211/push/AbC"},
@@ -669,15 +673,18 @@ func TestCanonicalEndpoint_NotAURL(t *testing.T) {
 
 func TestDecoySubscriptionID(t *testing.T) {
 	t.Parallel()
+	key := []byte("a service secret")
 
-	id := domain.DecoySubscriptionID(fcmEndpoint, "user-1", domain.UserTypeClient)
+	id := domain.DecoySubscriptionID(key, fcmEndpoint, "user-1", domain.UserTypeClient)
 	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, id, "shaped like gen_random_uuid()")
-	require.Equal(t, id, domain.DecoySubscriptionID(fcmEndpoint, "user-1", domain.UserTypeClient), "a retry gets the same id")
-	require.NotEqual(t, id, domain.DecoySubscriptionID(fcmEndpoint, "user-2", domain.UserTypeClient))
-	require.NotEqual(t, id, domain.DecoySubscriptionID(fcmEndpoint, "user-1", domain.UserTypeOwner))
-	require.NotEqual(t, id, domain.DecoySubscriptionID(fcmEndpoint+"x", "user-1", domain.UserTypeClient))
+	require.Equal(t, id, domain.DecoySubscriptionID(key, fcmEndpoint, "user-1", domain.UserTypeClient), "a retry gets the same id")
+	require.NotEqual(t, id, domain.DecoySubscriptionID(key, fcmEndpoint, "user-2", domain.UserTypeClient))
+	require.NotEqual(t, id, domain.DecoySubscriptionID(key, fcmEndpoint, "user-1", domain.UserTypeOwner))
+	require.NotEqual(t, id, domain.DecoySubscriptionID(key, fcmEndpoint+"x", "user-1", domain.UserTypeClient))
 	// The separators keep the parts apart: ("ab", "c") is not ("a", "bc").
-	require.NotEqual(t, domain.DecoySubscriptionID("e", "ab", "c"), domain.DecoySubscriptionID("e", "a", "bc"))
+	require.NotEqual(t, domain.DecoySubscriptionID(key, "e", "ab", "c"), domain.DecoySubscriptionID(key, "e", "a", "bc"))
+	// Keyed: a caller who knows what it sent cannot compute the id.
+	require.NotEqual(t, id, domain.DecoySubscriptionID([]byte("another secret"), fcmEndpoint, "user-1", domain.UserTypeClient))
 }
 
 // padEndpoint returns an FCM endpoint exactly n bytes long.

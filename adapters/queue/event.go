@@ -83,8 +83,16 @@ type retryMeta struct {
 
 // workEvent is an event job: send to every device through the app, then
 // store what follows in the transaction that completes the job.
-func workEvent[T river.JobArgs](ctx context.Context, q *Queue, job *river.Job[T],
+// identity names the args fields that make two jobs of its kind the same
+// event (nil: every job is its own).
+func workEvent[T river.JobArgs](ctx context.Context, q *Queue, job *river.Job[T], identity []string,
 	send func(context.Context) ([]app.Sent, error), retry func(app.Sent) river.JobArgs) error {
+	if dup, err := q.earlierTwin(ctx, job.JobRow, identity); err != nil {
+		return err
+	} else if dup {
+		q.log.Info("duplicate event (an earlier job has it); nothing sent", "job_id", job.ID, "job_kind", job.Kind)
+		return nil
+	}
 	sent, err := send(q.jobContext(ctx, job.JobRow))
 	if err != nil {
 		return q.reject(job.JobRow, err)
@@ -157,4 +165,39 @@ func (a after) book(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("error recording push outcomes: %w", err)
 	}
 	return nil
+}
+
+// earlierTwin reports whether an earlier job of the same kind carries the
+// same event (the same identity fields) and was not given up on. River's
+// uniqueness already refuses a duplicate inserted through its client; a job
+// inserted with plain SQL has no unique key, so it is checked here, through
+// River's GIN index on args, before anything is sent.
+func (q *Queue) earlierTwin(ctx context.Context, job *rivertype.JobRow, identity []string) (bool, error) {
+	if len(identity) == 0 || job.UniqueKey != nil {
+		return false, nil
+	}
+	var args map[string]json.RawMessage
+	if err := json.Unmarshal(job.EncodedArgs, &args); err != nil {
+		return false, nil // the worker rejects malformed args itself
+	}
+	same := make(map[string]json.RawMessage, len(identity))
+	for _, f := range identity {
+		v, ok := args[f]
+		if !ok || string(v) == `""` || string(v) == "null" {
+			return false, nil // without its identity an event is its own
+		}
+		same[f] = v
+	}
+	probe, err := json.Marshal(same)
+	if err != nil {
+		return false, err
+	}
+	var dup bool
+	err = q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM river_job
+		WHERE kind = $1 AND args @> $2::jsonb AND id < $3 AND state NOT IN ('cancelled', 'discarded'))`,
+		job.Kind, string(probe), job.ID).Scan(&dup)
+	if err != nil {
+		return false, fmt.Errorf("error looking for a duplicate event: %w", err)
+	}
+	return dup, nil
 }

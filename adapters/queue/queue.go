@@ -217,7 +217,7 @@ func (w *completedWorker) Work(ctx context.Context, job *river.Job[ChargingCompl
 // transiently gets a push_delivery retry job, unique per event and device.
 func sendEvent[T river.JobArgs](ctx context.Context, q *Queue, job *river.Job[T], ev domain.ChargingEvent) error {
 	payload := payloadOf(ev)
-	return workEvent(ctx, q, job, func(ctx context.Context) ([]app.Sent, error) {
+	return workEvent(ctx, q, job, []string{"session_id"}, func(ctx context.Context) ([]app.Sent, error) {
 		return q.h.SendEvent(ctx, ev)
 	}, func(s app.Sent) river.JobArgs {
 		return Delivery{EventKey: ev.Key(), SubscriptionID: s.Sub.ID, UserID: s.Sub.UserID, UserType: string(s.Sub.UserType), Event: payload}

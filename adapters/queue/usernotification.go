@@ -172,7 +172,11 @@ func (w *userNotificationWorker) Work(ctx context.Context, job *river.Job[UserNo
 		return w.q.reject(job.JobRow, err)
 	}
 	key := job.Args.key(job.ID)
-	return workEvent(ctx, w.q, job, func(ctx context.Context) ([]app.Sent, error) {
+	var identity []string
+	if job.Args.DedupeKey != "" {
+		identity = []string{"user_id", "user_type", "dedupe_key"}
+	}
+	return workEvent(ctx, w.q, job, identity, func(ctx context.Context) ([]app.Sent, error) {
 		return w.q.h.SendMessage(ctx, m)
 	}, func(s app.Sent) river.JobArgs {
 		return MessageDelivery{Key: key, SubscriptionID: s.Sub.ID, UserID: s.Sub.UserID, UserType: string(s.Sub.UserType),

@@ -344,6 +344,9 @@ func startService(bin, dbURL string, keys domain.VAPIDKeys) (*service, error) {
 		"DATABASE_URL="+dbURL, "HTTP_ADDR="+addr, "JWT_SECRET="+jwtSecret,
 		"VAPID_PUBLIC_KEY="+keys.PublicKey, "VAPID_PRIVATE_KEY="+keys.PrivateKey,
 		"PUSH_ALLOW_LOOPBACK=true", "LOG_LEVEL=warn", "PPROF_ADDR="+s.pprofAddr,
+		// The harness seeds a station and drives the durable path through
+		// the reference charging module's tables.
+		"REFERENCE_CHARGING=true",
 		// Each API client plays many users (below), so per-user limits are
 		// never the bottleneck; they stay on, as in production.
 	)

@@ -155,3 +155,35 @@ func insertJob(t *testing.T, e *env, kind string, args any) int64 {
 	require.NoError(t, err)
 	return id
 }
+
+// TestPlainSQLDuplicatesSendOnce: a producer inserting with plain SQL gets
+// no River uniqueness, so the event worker itself skips a job whose event an
+// earlier job already carries: a charging event, or a user_notification with
+// the same dedupe_key, inserted twice reaches each device once.
+func TestPlainSQLDuplicatesSendOnce(t *testing.T) {
+	t.Parallel()
+	e := setupBare(t, "", nil)
+	d := e.Push.NewDevice()
+	e.subscribeIn(driverToken(t, "driver-5"), d, "client", "en")
+	event := map[string]any{"session_id": "s-5", "station_id": "ST-5", "connector_id": 1, "user_id": "driver-5", "owner_id": "owner-5"}
+	insertJob(t, e, "charging_started", event)
+	insertJob(t, e, "charging_started", event)
+	msg := `{"user_id": "driver-5", "user_type": "client", "title": {"en": "Paid"}, "body": {"en": "Thanks"}, "dedupe_key": "pay-5"}`
+	insertJob(t, e, "user_notification", msg)
+	insertJob(t, e, "user_notification", msg)
+	// Without a key, two jobs are two messages.
+	other := `{"user_id": "driver-5", "user_type": "client", "title": {"en": "Hi"}, "body": {"en": "Hi"}}`
+	insertJob(t, e, "user_notification", other)
+	insertJob(t, e, "user_notification", other)
+
+	e.Push.WaitFor(t, d, 4, waitBudget)
+	e.idle()
+	titles := map[string]int{}
+	for _, m := range e.Push.Messages(d) {
+		titles[payload(t, m)["title"].(string)]++
+	}
+	require.Equal(t, map[string]int{"Charging started": 1, "Paid": 1, "Hi": 2}, titles)
+	var completed int
+	require.NoError(t, e.Svc.DB.QueryRow(`SELECT count(*) FROM river_job WHERE queue = 'evpush_events' AND state = 'completed'`).Scan(&completed))
+	require.Equal(t, 6, completed, "the duplicates completed without sending")
+}

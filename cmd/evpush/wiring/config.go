@@ -118,6 +118,10 @@ const MinJWTSecretBytes = 32
 // run`; anyone can read it, so it is refused unless DEV_MODE=true.
 const DevJWTSecret = "dev-only-jwt-secret-do-not-use-in-production"
 
+// DevOpsPassword is the operators' password the Makefile publishes for
+// `make run`; like DevJWTSecret it is refused outside DEV_MODE.
+const DevOpsPassword = "dev-only-ops-password"
+
 // MinOpsPasswordChars is the shortest OPS_PASSWORD accepted: the login is
 // throttled per address, not globally, so the password must hold by itself.
 const MinOpsPasswordChars = 16
@@ -288,6 +292,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		check(configError("OPS_USERNAME", "set both OPS_USERNAME and OPS_PASSWORD, or neither (River UI off)"))
 	case c.OpsPassword != "" && utf8.RuneCountInString(c.OpsPassword) < MinOpsPasswordChars:
 		check(configError("OPS_PASSWORD", fmt.Sprintf("must be at least %d characters", MinOpsPasswordChars)))
+	case c.OpsPassword == DevOpsPassword && !c.DevMode:
+		check(configError("OPS_PASSWORD", "is the development password the Makefile publishes; set your own (or DEV_MODE=true)"))
 	}
 	c.OpsLoginLimit, err = rateEnv(env("RATE_LIMIT_OPS_LOGIN", ""), DefaultOpsLoginLimit)
 	if err == nil && c.OpsLoginLimit.PerMinute <= 0 {

@@ -656,6 +656,7 @@ func TestLoadConfig_Ops(t *testing.T) {
 		{"15 characters", ops("0123456789abcde"), "config: OPS_PASSWORD: must be at least 16 characters"},
 		{"15 characters, 28 bytes", ops("пароль-операто1"), "config: OPS_PASSWORD: must be at least 16 characters"},
 		{"the old minimum", ops("12345678"), "config: OPS_PASSWORD: must be at least 16 characters"},
+		{"the Makefile's outside DEV_MODE", ops(wiring.DevOpsPassword), "config: OPS_PASSWORD: is the development password"},
 		{"limit off", ops("0123456789abcdef", "RATE_LIMIT_OPS_LOGIN", "off"), "config: RATE_LIMIT_OPS_LOGIN: cannot be turned off"},
 		{"limit zero", ops("0123456789abcdef", "RATE_LIMIT_OPS_LOGIN", "0"), "config: RATE_LIMIT_OPS_LOGIN: cannot be turned off"},
 		{"limit garbage", ops("0123456789abcdef", "RATE_LIMIT_OPS_LOGIN", "lots"), "config: RATE_LIMIT_OPS_LOGIN: must be like"},
@@ -684,6 +685,7 @@ func TestMakefileDevDefaultsPassTheRules(t *testing.T) {
 		}
 	}
 	require.Equal(t, wiring.DevJWTSecret, vars["DEV_JWT_SECRET"])
+	require.Equal(t, wiring.DevOpsPassword, vars["DEV_OPS_PASS"])
 	_, err = wiring.LoadConfig(envMap(map[string]string{
 		"JWT_SECRET": vars["DEV_JWT_SECRET"], "DEV_MODE": "true",
 		"OPS_USERNAME": vars["DEV_OPS_USER"], "OPS_PASSWORD": vars["DEV_OPS_PASS"],

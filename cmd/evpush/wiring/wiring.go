@@ -2,6 +2,7 @@ package wiring
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -141,6 +142,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 		Sender:                  sender,
 		Policy:                  cfg.PushPolicy,
 		VAPIDPublicKey:          s.Keys.PublicKey,
+		DecoyKey:                decoyKey(s.Keys),
 		Messages:                cfg.Messages,
 		Cleanup:                 cfg.Cleanup,
 		MaxSubscriptionsPerUser: cfg.MaxSubscriptionsPerUser,
@@ -234,6 +236,13 @@ func vapidKeys(ctx context.Context, cfg Config, store *postgres.Store, log *slog
 			"or VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY to keep it out of the database")
 	}
 	return keys, nil
+}
+
+// decoyKey derives the key of decoy subscription ids from the VAPID private
+// key: secret, and the same on every instance without another setting.
+func decoyKey(k domain.VAPIDKeys) []byte {
+	sum := sha256.Sum256([]byte("evpush decoy key\x00" + k.PrivateKey))
+	return sum[:]
 }
 
 // DemoStation is created in DEV_MODE with REFERENCE_CHARGING, so the demo

@@ -184,6 +184,6 @@ func TestPlainSQLDuplicatesSendOnce(t *testing.T) {
 	}
 	require.Equal(t, map[string]int{"Charging started": 1, "Paid": 1, "Hi": 2}, titles)
 	var completed int
-	require.NoError(t, e.Svc.DB.QueryRow(`SELECT count(*) FROM river_job WHERE queue = 'evpush_events' AND state = 'completed'`).Scan(&completed))
+	require.NoError(t, e.Svc.DB.QueryRow(`SELECT count(*) FROM river_job WHERE kind IN ('charging_started', 'user_notification') AND state = 'completed'`).Scan(&completed))
 	require.Equal(t, 6, completed, "the duplicates completed without sending")
 }

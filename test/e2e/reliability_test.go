@@ -226,12 +226,13 @@ func TestPushServiceAlways500(t *testing.T) {
 	for i := 1; i < len(msgs); i++ {
 		gaps = append(gaps, msgs[i].Received.Sub(msgs[i-1].Received))
 	}
-	// Nominal 1 s, 2 s, 4 s, each ±20 %; River picks a due retry up on its
-	// next fetch (within a second), so only lower bounds are exact.
+	// Nominal 1 s, 2 s, 4 s, each ±20 %. Only lower bounds hold on a loaded
+	// machine: a retry is never early, but it can be late by seconds (the
+	// event's transaction, River's next fetch), so comparing gaps with each
+	// other once failed (a late first retry outlasted the third).
 	for i, g := range gaps {
 		require.GreaterOrEqual(t, g, time.Duration(float64(time.Second<<i)*0.8), "delays grow: %v", gaps)
 	}
-	require.Greater(t, gaps[2], gaps[0], "delays grow: %v", gaps)
 	var failures int
 	require.NoError(t, e.Svc.DB.QueryRow(`SELECT failure_count FROM push_subscriptions WHERE id = $1`, id).Scan(&failures))
 	require.Equal(t, 4, failures, "the subscription is kept, its failures counted")

@@ -45,9 +45,7 @@ func (s *Service) Recipients(ctx context.Context, ev domain.ChargingEvent) ([]do
 // event), and ErrExpired when the message's TTL has passed since the event;
 // the caller decides about retries from the result.
 func (s *Service) Deliver(ctx context.Context, subscriptionID string, to domain.Recipient, ev domain.ChargingEvent) (domain.PushResult, error) {
-	return s.deliver(ctx, subscriptionID, to, ev.OccurredAt, func(sub domain.Subscription) domain.Notification {
-		return s.messages.Event(ev, sub.UserType, s.locale(sub))
-	})
+	return s.deliver(ctx, subscriptionID, to, ev.OccurredAt, s.renderEvent(ev))
 }
 
 // MessageRecipients validates a user message and lists the subscriptions
@@ -66,9 +64,7 @@ func (s *Service) MessageRecipients(ctx context.Context, m domain.UserMessage) (
 // DeliverMessage sends a user message to one subscription, in its language;
 // results and errors as for Deliver.
 func (s *Service) DeliverMessage(ctx context.Context, subscriptionID string, to domain.Recipient, m domain.UserMessage) (domain.PushResult, error) {
-	return s.deliver(ctx, subscriptionID, to, m.OccurredAt, func(sub domain.Subscription) domain.Notification {
-		return m.Notification(s.locale(sub), s.locale0)
-	})
+	return s.deliver(ctx, subscriptionID, to, m.OccurredAt, s.renderMessage(m))
 }
 
 // deliver is Deliver and DeliverMessage: render for the subscription as it
@@ -82,20 +78,12 @@ func (s *Service) deliver(ctx context.Context, subscriptionID string, to domain.
 	if to.UserID != "" && (sub.UserID != to.UserID || sub.UserType != to.UserType) {
 		return domain.PushResult{}, domain.Errorf(domain.ErrNotFound, "subscription %s changed hands since the event", sub.ID)
 	}
-	n := render(sub)
-	if !occurredAt.IsZero() {
-		left := occurredAt.Add(n.TTL).Sub(s.clock.Now())
-		if left <= 0 {
-			return domain.PushResult{}, ErrExpired
-		}
-		// The push service should keep it only as long as it stays relevant
-		// (and never longer than the kind's TTL, even with clock skew).
-		n.TTL = min(left, n.TTL)
+	n, ok := s.ttlLeft(render(sub), occurredAt)
+	if !ok {
+		return domain.PushResult{}, ErrExpired
 	}
 	res, err := s.deliverNow(ctx, sub, n)
-	if res.Outcome == domain.OutcomeDelivered && !occurredAt.IsZero() {
-		s.metrics.ObserveCommitToDelivery(s.clock.Now().Sub(occurredAt))
-	}
+	s.observeDelivered(res, occurredAt)
 	return res, err
 }
 

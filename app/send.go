@@ -33,9 +33,7 @@ func (s *Service) SendEvent(ctx context.Context, ev domain.ChargingEvent) ([]Sen
 	if err != nil {
 		return nil, err
 	}
-	return s.sendAll(ctx, subs, ev.OccurredAt, func(sub domain.Subscription) domain.Notification {
-		return s.messages.Event(ev, sub.UserType, s.locale(sub))
-	}), nil
+	return s.sendAll(ctx, subs, ev.OccurredAt, s.renderEvent(ev)), nil
 }
 
 // SendMessage is SendEvent for a user message.
@@ -44,9 +42,7 @@ func (s *Service) SendMessage(ctx context.Context, m domain.UserMessage) ([]Sent
 	if err != nil {
 		return nil, err
 	}
-	return s.sendAll(ctx, subs, m.OccurredAt, func(sub domain.Subscription) domain.Notification {
-		return m.Notification(s.locale(sub), s.locale0)
-	}), nil
+	return s.sendAll(ctx, subs, m.OccurredAt, s.renderMessage(m)), nil
 }
 
 // sendAll pushes to every subscription, at most perEventSends at once and
@@ -71,19 +67,49 @@ func (s *Service) sendAll(ctx context.Context, subs []domain.Subscription, occur
 
 // sendOne drops what expired, else pushes with the TTL that is left.
 func (s *Service) sendOne(ctx context.Context, sub domain.Subscription, occurredAt time.Time, n domain.Notification) Sent {
-	if !occurredAt.IsZero() {
-		left := occurredAt.Add(n.TTL).Sub(s.clock.Now())
-		if left <= 0 {
-			s.logger(ctx).Warn("notification expired before it could be delivered", "subscription_id", sub.ID)
-			return Sent{Sub: sub, Decision: domain.Decision{Step: domain.StepDrop, Reason: ErrExpired.Error()}}
-		}
-		// The push service should keep it only as long as it stays relevant
-		// (and never longer than the kind's TTL, even with clock skew).
-		n.TTL = min(left, n.TTL)
+	n, ok := s.ttlLeft(n, occurredAt)
+	if !ok {
+		s.logger(ctx).Warn("notification expired before it could be delivered", "subscription_id", sub.ID)
+		return Sent{Sub: sub, Decision: domain.Decision{Step: domain.StepDrop, Reason: ErrExpired.Error()}}
 	}
 	res, d, _ := s.push(ctx, sub, n)
+	s.observeDelivered(res, occurredAt)
+	return Sent{Sub: sub, Result: res, Decision: d}
+}
+
+// ttlLeft gives n the part of its TTL left since occurredAt: the push
+// service should keep it only as long as it stays relevant (and never
+// longer than the kind's TTL, even with clock skew). ok is false when
+// nothing is left. A zero occurredAt keeps n as it is.
+func (s *Service) ttlLeft(n domain.Notification, occurredAt time.Time) (_ domain.Notification, ok bool) {
+	if occurredAt.IsZero() {
+		return n, true
+	}
+	left := occurredAt.Add(n.TTL).Sub(s.clock.Now())
+	if left <= 0 {
+		return n, false
+	}
+	n.TTL = min(left, n.TTL)
+	return n, true
+}
+
+// observeDelivered records commit → device for a delivered push.
+func (s *Service) observeDelivered(res domain.PushResult, occurredAt time.Time) {
 	if res.Outcome == domain.OutcomeDelivered && !occurredAt.IsZero() {
 		s.metrics.ObserveCommitToDelivery(s.clock.Now().Sub(occurredAt))
 	}
-	return Sent{Sub: sub, Result: res, Decision: d}
+}
+
+// renderEvent and renderMessage render for one subscription, in its
+// language: the first send and a retry render alike.
+func (s *Service) renderEvent(ev domain.ChargingEvent) func(domain.Subscription) domain.Notification {
+	return func(sub domain.Subscription) domain.Notification {
+		return s.messages.Event(ev, sub.UserType, s.locale(sub))
+	}
+}
+
+func (s *Service) renderMessage(m domain.UserMessage) func(domain.Subscription) domain.Notification {
+	return func(sub domain.Subscription) domain.Notification {
+		return m.Notification(s.locale(sub), s.locale0)
+	}
 }

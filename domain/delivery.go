@@ -125,3 +125,21 @@ func Decide(res PushResult, err error, successDue bool) Decision {
 		return Decision{Step: StepRetry, Reason: reason, Record: RecordFailure}
 	}
 }
+
+// Bookkeeping is what a batch of pushes leaves on its subscriptions' rows
+// (each Decision's Record, and StepGone), gathered so that it is written in
+// one round trip together with what else the batch stores.
+type Bookkeeping struct {
+	// Gone are deleted if they still have this endpoint (a re-subscribe in
+	// the meantime keeps its row).
+	Gone []Subscription
+	// Succeeded get failure_count 0 and last_success_at At; Failed get
+	// failure_count + 1. Both are subscription IDs.
+	Succeeded, Failed []string
+	At                time.Time
+}
+
+// Empty reports whether there is nothing to write.
+func (b Bookkeeping) Empty() bool {
+	return len(b.Gone) == 0 && len(b.Succeeded) == 0 && len(b.Failed) == 0
+}

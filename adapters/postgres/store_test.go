@@ -640,6 +640,10 @@ func requireAllUnavailable(tb testing.TB, store *postgres.Store) {
 
 	_, err := store.ListByUser(ctx, "user-a")
 	require.ErrorIs(tb, err, domain.ErrUnavailable)
+	_, err = store.ListForRecipients(ctx, []domain.Recipient{{UserID: "user-a", UserType: domain.UserTypeClient}})
+	require.ErrorIs(tb, err, domain.ErrUnavailable)
+	_, err = store.Get(ctx, "00000000-0000-0000-0000-000000000000")
+	require.ErrorIs(tb, err, domain.ErrUnavailable)
 
 	_, _, err = store.Upsert(ctx, newSub(tb, "user-a", domain.UserTypeClient, newEndpoint()), 0)
 	require.ErrorIs(tb, err, domain.ErrUnavailable)

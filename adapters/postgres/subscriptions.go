@@ -16,7 +16,10 @@ import (
 
 // Store implements the ports that live in PostgreSQL.
 type Store struct {
-	db          *gorm.DB
+	db *gorm.DB
+	// sql runs the per-event reads without gorm's reflection: they are on
+	// the delivery path, once per event.
+	sql         *sql.DB
 	vapidSealer *keyseal.Sealer // nil: the VAPID private key is stored in plain text
 }
 
@@ -40,7 +43,7 @@ func NewStore(db *sql.DB, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: g}
+	s := &Store{db: g, sql: db}
 	for _, o := range opts {
 		o(s)
 	}
@@ -183,21 +186,47 @@ func (s *Store) ListByUser(ctx context.Context, userID string) ([]domain.Subscri
 	return toDomainAll(rows), nil
 }
 
-// ListForRecipients implements ports.SubscriptionStore.
+// subscriptionColumns are what scanSubscription reads, in its order.
+const subscriptionColumns = `id, user_id, user_type, endpoint, p256dh, auth, locale, user_agent,
+	created_at, updated_at, last_success_at, failure_count`
+
+// scanSubscription reads one row of subscriptionColumns.
+func scanSubscription(scan func(dest ...any) error) (domain.Subscription, error) {
+	var r subscriptionRow
+	err := scan(&r.ID, &r.UserID, &r.UserType, &r.Endpoint, &r.P256dh, &r.Auth, &r.Locale, &r.UserAgent,
+		&r.CreatedAt, &r.UpdatedAt, &r.LastSuccessAt, &r.FailureCount)
+	return r.toDomain(), err
+}
+
+// ListForRecipients implements ports.SubscriptionStore: one statement for
+// all recipients, whatever their number (the pairs go in as two arrays).
 func (s *Store) ListForRecipients(ctx context.Context, rs []domain.Recipient) ([]domain.Subscription, error) {
 	if len(rs) == 0 {
 		return nil, nil
 	}
-	q := s.db.WithContext(ctx)
-	cond := s.db.Where("user_id = ? AND user_type = ?", rs[0].UserID, string(rs[0].UserType))
-	for _, r := range rs[1:] {
-		cond = cond.Or("user_id = ? AND user_type = ?", r.UserID, string(r.UserType))
+	users, types := make([]string, len(rs)), make([]string, len(rs))
+	for i, r := range rs {
+		users[i], types[i] = r.UserID, string(r.UserType)
 	}
-	var rows []subscriptionRow
-	if err := q.Where(cond).Order("created_at, id").Find(&rows).Error; err != nil {
+	rows, err := s.sql.QueryContext(ctx, `SELECT `+subscriptionColumns+` FROM push_subscriptions
+		WHERE (user_id, user_type) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+		ORDER BY created_at, id`, users, types)
+	if err != nil {
 		return nil, fmt.Errorf("error listing subscriptions: %w", translate(err))
 	}
-	return toDomainAll(rows), nil
+	defer rows.Close()
+	var subs []domain.Subscription
+	for rows.Next() {
+		sub, err := scanSubscription(rows.Scan)
+		if err != nil {
+			return nil, fmt.Errorf("error listing subscriptions: %w", translate(err))
+		}
+		subs = append(subs, sub)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("error listing subscriptions: %w", translate(err))
+	}
+	return subs, nil
 }
 
 // Get returns one subscription by ID, or domain.ErrNotFound.
@@ -205,11 +234,12 @@ func (s *Store) Get(ctx context.Context, id string) (domain.Subscription, error)
 	if !uuidRE.MatchString(id) {
 		return domain.Subscription{}, domain.ErrNotFound
 	}
-	var row subscriptionRow
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+	sub, err := scanSubscription(s.sql.QueryRowContext(ctx,
+		`SELECT `+subscriptionColumns+` FROM push_subscriptions WHERE id = $1`, id).Scan)
+	if err != nil {
 		return domain.Subscription{}, fmt.Errorf("error reading subscription: %w", translate(err))
 	}
-	return row.toDomain(), nil
+	return sub, nil
 }
 
 // Delete implements ports.SubscriptionStore.

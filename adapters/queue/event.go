@@ -26,31 +26,34 @@ const finishTimeout = 10 * time.Second
 // stored in the transaction that completes the event job.
 type after struct {
 	retries []river.InsertManyParams
-	// gone are subscriptions to delete (id and endpoint: a re-subscribe in
-	// the meantime keeps its row).
-	goneIDs, goneEndpoints []string
-	succeeded, failed      []string
-	dropped                int
+	book    domain.Bookkeeping
+	dropped int
 }
 
-func (a after) empty() bool {
-	return len(a.retries) == 0 && len(a.goneIDs) == 0 && len(a.succeeded) == 0 && len(a.failed) == 0
+func (a after) empty() bool { return len(a.retries) == 0 && a.book.Empty() }
+
+// Bookkeeper writes what an event's pushes leave on the subscriptions'
+// rows inside tx, the transaction that completes the event job (the
+// persistence adapter implements it; the SQL about subscriptions lives
+// there).
+type Bookkeeper interface {
+	BookTx(ctx context.Context, tx pgx.Tx, b domain.Bookkeeping) error
 }
 
 // plan translates the app's per-device decisions into River and rows;
 // retry makes the retry job's args for a device. It decides nothing itself.
 func (q *Queue) plan(job *rivertype.JobRow, sent []app.Sent, retry func(app.Sent) river.JobArgs, now time.Time) after {
-	var a after
+	a := after{book: domain.Bookkeeping{At: now}}
 	for _, s := range sent {
 		switch s.Decision.Record {
 		case domain.RecordSuccess:
-			a.succeeded = append(a.succeeded, s.Sub.ID)
+			a.book.Succeeded = append(a.book.Succeeded, s.Sub.ID)
 		case domain.RecordFailure:
-			a.failed = append(a.failed, s.Sub.ID)
+			a.book.Failed = append(a.book.Failed, s.Sub.ID)
 		}
 		switch s.Decision.Step {
 		case domain.StepGone:
-			a.goneIDs, a.goneEndpoints = append(a.goneIDs, s.Sub.ID), append(a.goneEndpoints, s.Sub.Endpoint)
+			a.book.Gone = append(a.book.Gone, s.Sub)
 		case domain.StepDrop:
 			a.dropped++
 		case domain.StepRetry:
@@ -99,7 +102,7 @@ func workEvent[T river.JobArgs](ctx context.Context, q *Queue, job *river.Job[T]
 	}
 	a := q.plan(job.JobRow, sent, retry, time.Now())
 	q.log.Debug("event sent", "job_id", job.ID, "job_kind", job.Kind, "devices", len(sent),
-		"retries", len(a.retries), "gone", len(a.goneIDs), "dropped", a.dropped)
+		"retries", len(a.retries), "gone", len(a.book.Gone), "dropped", a.dropped)
 	if a.empty() {
 		return nil // nothing to store: River completes the job in its batched way
 	}
@@ -118,7 +121,7 @@ func finish[T river.JobArgs](ctx context.Context, q *Queue, job *river.Job[T], a
 		return fmt.Errorf("error completing event: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if err := a.book(ctx, tx); err != nil {
+	if err := q.book.BookTx(ctx, tx, a.book); err != nil {
 		return err
 	}
 	if len(a.retries) > 0 {
@@ -139,30 +142,6 @@ func finish[T river.JobArgs](ctx context.Context, q *Queue, job *river.Job[T], a
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("error completing event: %w", err)
-	}
-	return nil
-}
-
-// book writes the subscriptions' bookkeeping in one round trip: a
-// statement per kind of change, none for a kind with nothing to write.
-func (a after) book(ctx context.Context, tx pgx.Tx) error {
-	b := &pgx.Batch{}
-	if len(a.goneIDs) > 0 {
-		b.Queue(`DELETE FROM push_subscriptions p USING unnest($1::uuid[], $2::text[]) AS g(id, endpoint)
-			WHERE p.id = g.id AND p.endpoint = g.endpoint`, a.goneIDs, a.goneEndpoints)
-	}
-	if len(a.succeeded) > 0 {
-		b.Queue(`UPDATE push_subscriptions SET failure_count = 0, last_success_at = $2 WHERE id = ANY($1::uuid[])`,
-			a.succeeded, time.Now())
-	}
-	if len(a.failed) > 0 {
-		b.Queue(`UPDATE push_subscriptions SET failure_count = failure_count + 1 WHERE id = ANY($1::uuid[])`, a.failed)
-	}
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("error recording push outcomes: %w", err)
 	}
 	return nil
 }

@@ -37,10 +37,10 @@ func TestPlan(t *testing.T) {
 
 	q := &Queue{maxAttempts: 4, retry: backoff{base: 10 * time.Second}}
 	a := q.plan(job, all, retry, now)
-	require.Equal(t, []string{"gone"}, a.goneIDs)
-	require.Equal(t, []string{"https://push.example/gone"}, a.goneEndpoints)
-	require.Equal(t, []string{"ok-first"}, a.succeeded, "a success is written only when it changes something")
-	require.Equal(t, []string{"limited", "broken", "too-big"}, a.failed)
+	require.Equal(t, []domain.Subscription{all[2].Sub}, a.book.Gone)
+	require.Equal(t, []string{"ok-first"}, a.book.Succeeded, "a success is written only when it changes something")
+	require.Equal(t, []string{"limited", "broken", "too-big"}, a.book.Failed)
+	require.Equal(t, now, a.book.At)
 	require.Equal(t, 1, a.dropped)
 	require.Len(t, a.retries, 2, "only the 429 and the 500 are retried")
 

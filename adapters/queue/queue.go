@@ -43,6 +43,8 @@ type Config struct {
 	DB      *sql.DB
 	Pool    *pgxpool.Pool // LISTEN/NOTIFY: jobs are picked up within milliseconds of commit
 	Handler Handler
+	// Book writes an event's bookkeeping in the transaction completing it.
+	Book Bookkeeper
 	// Workers is how many deliveries run at once in this process.
 	Workers int
 	// JobTimeout bounds one job: a delivery is a push request plus
@@ -85,6 +87,7 @@ type Queue struct {
 	pool    *pgxpool.Pool
 	db      *sql.DB
 	h       Handler
+	book    Bookkeeper
 	log     *slog.Logger
 	started atomic.Bool
 
@@ -95,6 +98,9 @@ type Queue struct {
 
 // New builds the client; Start makes it work jobs.
 func New(cfg Config) (*Queue, error) {
+	if cfg.Book == nil {
+		return nil, errors.New("queue: Config.Book is required")
+	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
@@ -107,7 +113,7 @@ func New(cfg Config) (*Queue, error) {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = defaultStopTimeout
 	}
-	q := &Queue{h: cfg.Handler, log: cfg.Logger, db: cfg.DB, pool: cfg.Pool,
+	q := &Queue{h: cfg.Handler, book: cfg.Book, log: cfg.Logger, db: cfg.DB, pool: cfg.Pool,
 		maxAttempts: cmp.Or(cfg.MaxAttempts, DeliveryMaxAttempts),
 		retry:       backoff{base: cmp.Or(cfg.RetryBase, DefaultRetryBase)},
 		// An event job sends to all its devices, some waiting for a

@@ -7,6 +7,7 @@ package webpush
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,7 +50,15 @@ type Config struct {
 	// AllowLoopback lets connections to loopback addresses through
 	// (PUSH_ALLOW_LOOPBACK); every other non-public address is refused.
 	AllowLoopback bool
+	// Concurrency is how many sends may be in flight at once (WORKERS):
+	// that many connections to one push service are kept open between
+	// sends. Fewer would close and redial connections under load (a TCP
+	// and TLS handshake each); 0 means DefaultConcurrency.
+	Concurrency int
 }
+
+// DefaultConcurrency is Config.Concurrency's default.
+const DefaultConcurrency = 64
 
 // Sender implements ports.PushSender.
 type Sender struct {
@@ -67,7 +76,8 @@ func NewSender(cfg Config) *Sender {
 		cfg.Timeout = DefaultTimeout
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 64
+	t.MaxIdleConnsPerHost = cmp.Or(cfg.Concurrency, DefaultConcurrency)
+	t.MaxIdleConns = 0 // no limit across push services: each host has its own
 	t.ResponseHeaderTimeout = cfg.Timeout
 	// The address is checked again at connect time, after DNS; no proxy,
 	// which would make the dialled address the proxy's.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/evpower/evpush/adapters/webpush"
@@ -750,4 +751,71 @@ func TestLargestUserMessageFits(t *testing.T) {
 	m := domain.UserMessage{UserID: "u", UserType: domain.UserTypeClient, TTL: time.Hour, Urgency: domain.UrgencyNormal,
 		Title: map[string]string{"ru": quotes(200)}, Body: map[string]string{"ru": quotes(1000)}, URL: "/pp" + quotes(110), Tag: quotes(64)}
 	require.ErrorContains(t, m.Validate(), "body: title, body, url and tag take 2751 bytes")
+}
+
+// TestSendKeepsAConnectionPerConcurrentSend: with Concurrency sends in
+// flight at once, as many connections stay open for the next round; fewer
+// idle connections than workers would redial under steady load.
+func TestSendKeepsAConnectionPerConcurrentSend(t *testing.T) {
+	t.Parallel()
+	const n = 2 * webpush.DefaultConcurrency
+	var (
+		mu      sync.Mutex
+		dialled int
+		arrived = make(chan struct{}, n)
+		release = make(chan struct{})
+	)
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		arrived <- struct{}{}
+		<-release // every request holds its connection until all n are in
+		w.WriteHeader(http.StatusCreated)
+	}))
+	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			dialled++
+			mu.Unlock()
+		}
+	}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	r := newRecorder(t)
+	sub := r.subscription()
+	sub.Endpoint = ts.URL + "/push/dev"
+	keys, err := domain.GenerateVAPIDKeys()
+	require.NoError(t, err)
+	sender := webpush.NewSender(webpush.Config{Keys: keys, Subject: subject, AllowLoopback: true, Concurrency: n})
+
+	var dialledBefore int
+	for round := range 2 {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				res, err := sender.Send(context.Background(), sub, sessionNotification())
+				assert.NoError(t, err)
+				assert.Equal(t, domain.OutcomeDelivered, res.Outcome)
+			})
+		}
+		for range n {
+			<-arrived
+		}
+		mu.Lock()
+		got := dialled - dialledBefore
+		dialledBefore = dialled
+		mu.Unlock()
+		for range n { // let them all answer before asserting
+			release <- struct{}{}
+		}
+		wg.Wait()
+		if round == 0 {
+			require.Equal(t, n, got, "every send in flight on a connection of its own")
+			continue
+		}
+		// The second round runs on the first's connections. A few may be
+		// dialled anew: a connection goes back to the idle pool just after
+		// its caller read the answer, so a send can overtake it. With the
+		// default's idle limit, n/2 would be.
+		require.Less(t, got, n/4, "connections dialled again for the second round")
+	}
 }

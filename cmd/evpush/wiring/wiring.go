@@ -115,13 +115,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 		return nil, err
 	}
 	sender := webpush.NewSender(webpush.Config{Keys: s.Keys, Subject: cfg.VAPIDSubject, Timeout: cfg.PushTimeout,
-		AllowLoopback: cfg.PushPolicy.AllowLoopback})
+		AllowLoopback: cfg.PushPolicy.AllowLoopback, Concurrency: cfg.Workers})
 	// The app and the queue need each other (the app's charging flow
 	// enqueues, the workers call the app): the queue gets the app through
 	// a handler that is set before any job can run.
 	h := &handler{}
 	if s.Queue, err = queue.New(queue.Config{
-		DB: s.DB, Pool: s.Pool, Handler: h, Workers: cfg.Workers,
+		DB: s.DB, Pool: s.Pool, Handler: h, Book: s.Store, Workers: cfg.Workers,
 		JobTimeout: cfg.PushTimeout + deliverySlack, RescueAfter: cfg.RescueAfter,
 		StopTimeout: cfg.ShutdownTimeout, MaxAttempts: cfg.DeliveryMaxAttempts, RetryBase: cfg.DeliveryRetryBase,
 		Logger: log,

@@ -1,0 +1,40 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/evpower/evpush/domain"
+)
+
+// BookTx writes b inside tx, the queue's transaction that completes an event
+// job (with its retry jobs): a crash never leaves bookkeeping without the
+// job's completion, or the reverse. One round trip, a statement per kind of
+// change and none for a kind with nothing to write.
+func (s *Store) BookTx(ctx context.Context, tx pgx.Tx, b domain.Bookkeeping) error {
+	batch := &pgx.Batch{}
+	if len(b.Gone) > 0 {
+		ids, endpoints := make([]string, len(b.Gone)), make([]string, len(b.Gone))
+		for i, g := range b.Gone {
+			ids[i], endpoints[i] = g.ID, g.Endpoint
+		}
+		batch.Queue(`DELETE FROM push_subscriptions p USING unnest($1::uuid[], $2::text[]) AS g(id, endpoint)
+			WHERE p.id = g.id AND p.endpoint = g.endpoint`, ids, endpoints)
+	}
+	if len(b.Succeeded) > 0 {
+		batch.Queue(`UPDATE push_subscriptions SET failure_count = 0, last_success_at = $2 WHERE id = ANY($1::uuid[])`,
+			b.Succeeded, b.At)
+	}
+	if len(b.Failed) > 0 {
+		batch.Queue(`UPDATE push_subscriptions SET failure_count = failure_count + 1 WHERE id = ANY($1::uuid[])`, b.Failed)
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("error recording push outcomes: %w", translate(err))
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package postgres_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/evpower/evpush/domain"
+	"github.com/evpower/evpush/test/testdb"
+)
+
+// TestBookTx: an event's bookkeeping is written inside the caller's
+// transaction, and only what it names changes.
+func TestBookTx(t *testing.T) {
+	t.Parallel()
+	dsn := testdb.New(t)
+	b := connect(t, dsn)
+	conn, err := pgx.Connect(b.ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(b.ctx) })
+
+	ok := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
+	failing := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
+	gone := b.upsert(t, newSub(t, "user-b", domain.UserTypeClient, newEndpoint()))
+	moved := b.upsert(t, newSub(t, "user-b", domain.UserTypeClient, newEndpoint()))
+	untouched := b.upsert(t, newSub(t, "user-c", domain.UserTypeClient, newEndpoint()))
+	require.NoError(t, b.store.RecordResult(b.ctx, ok.ID, false, time.Now()))
+	at := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
+
+	// The moved device re-subscribed on another endpoint since it was
+	// sent to: its row stays.
+	stale := moved
+	stale.Endpoint = newEndpoint()
+	book := domain.Bookkeeping{Gone: []domain.Subscription{gone, stale}, Succeeded: []string{ok.ID}, Failed: []string{failing.ID}, At: at}
+
+	// Rolled back: nothing is written.
+	tx, err := conn.Begin(b.ctx)
+	require.NoError(t, err)
+	require.NoError(t, b.store.BookTx(b.ctx, tx, book))
+	require.NoError(t, tx.Rollback(b.ctx))
+	require.Equal(t, 5, b.count(t, "true"))
+	require.Equal(t, 1, b.count(t, "failure_count = 1 AND id = $1", ok.ID))
+
+	tx, err = conn.Begin(b.ctx)
+	require.NoError(t, err)
+	require.NoError(t, b.store.BookTx(b.ctx, tx, book))
+	require.NoError(t, b.store.BookTx(b.ctx, tx, domain.Bookkeeping{}), "nothing to write is no statement")
+	require.NoError(t, tx.Commit(b.ctx))
+
+	require.Zero(t, b.count(t, "id = $1", gone.ID))
+	require.Equal(t, 1, b.count(t, "id = $1", moved.ID))
+	got, err := b.store.Get(b.ctx, ok.ID)
+	require.NoError(t, err)
+	require.Zero(t, got.FailureCount)
+	require.NotNil(t, got.LastSuccessAt)
+	require.True(t, at.Equal(*got.LastSuccessAt))
+	require.Equal(t, 1, b.count(t, "failure_count = 1 AND last_success_at IS NULL AND id = $1", failing.ID))
+	require.Equal(t, 1, b.count(t, "failure_count = 0 AND last_success_at IS NULL AND id = $1", untouched.ID))
+}
+
+// TestListForRecipients: each recipient's devices in its role only, each
+// device once, oldest first.
+func TestListForRecipients(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	driver := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
+	driver2 := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
+	b.upsert(t, newSub(t, "user-a", domain.UserTypeOwner, newEndpoint())) // another role
+	owner := b.upsert(t, newSub(t, "user-b", domain.UserTypeOwner, newEndpoint()))
+	b.upsert(t, newSub(t, "user-c", domain.UserTypeClient, newEndpoint())) // not a recipient
+
+	got, err := b.store.ListForRecipients(b.ctx, []domain.Recipient{
+		{UserID: "user-a", UserType: domain.UserTypeClient},
+		{UserID: "user-b", UserType: domain.UserTypeOwner},
+		{UserID: "user-a", UserType: domain.UserTypeClient}, // named twice
+	})
+	require.NoError(t, err)
+	ids := make([]string, len(got))
+	for i, s := range got {
+		ids[i] = s.ID
+	}
+	require.Equal(t, []string{driver.ID, driver2.ID, owner.ID}, ids)
+	require.Equal(t, driver.Endpoint, got[0].Endpoint)
+	require.Equal(t, driver.P256dh, got[0].P256dh)
+	require.Equal(t, driver.Auth, got[0].Auth)
+	require.Equal(t, "ru", got[0].Locale)
+
+	got, err = b.store.ListForRecipients(b.ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, got)
+}

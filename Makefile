@@ -93,7 +93,7 @@ check: ## formatting, vet and tests, as CI runs them
 	$(MAKE) lint test
 
 .PHONY: bench
-bench: ## benchmark harness: baselines, e2e, steady load, API, RSS (about 2 minutes)
+bench: ## benchmark harness: baselines, commit alone and drain, e2e, steady load, API, RSS (about 2 minutes)
 	@bash .ci/ensure-postgres
 	go run ./test/bench
 

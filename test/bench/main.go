@@ -1,9 +1,10 @@
 // Command bench is evpush's benchmark harness (`make bench`). On this machine,
 // against the local PostgreSQL and a loopback push service that answers 201
 // (checking every request's Authorization header and decrypting a sample),
-// it measures a bare webpush-go send loop, the product's durable path end to
-// end, latency at a steady load, the subscribe API, and the service's peak
-// memory, then prints one line per figure: `name value unit`.
+// it measures a bare webpush-go send loop, the producer's commit alone (no
+// worker running), the service draining that backlog, the product's durable
+// path end to end, latency at a steady load, the subscribe API, and the
+// service's peak memory, then prints one line per figure: `name value unit`.
 package main
 
 import (
@@ -46,6 +47,7 @@ var (
 	parSends    = flag.Int("par", 20000, "baseline_par: parallel sends")
 	parWorkers  = flag.Int("par-workers", 64, "baseline_par: goroutines")
 	e2eEvents   = flag.Int("events", 6000, "e2e: charging events (2 deliveries each)")
+	backlog     = flag.Int("backlog", 6000, "commit_only and drain: events committed while no worker runs, then worked off")
 	drivers     = flag.Int("drivers", 1000, "drivers, 2 devices each")
 	steadyRate  = flag.Int("steady-rate", 500, "steady: events per second")
 	steadyFor   = flag.Duration("steady-for", 20*time.Second, "steady: duration")
@@ -56,11 +58,16 @@ var (
 	workers     = flag.Int("workers", 0, "WORKERS for the service (0: its default)")
 	profileDir  = flag.String("profile", "", "write CPU profiles of the service (e2e phase) to this directory")
 	keepOutput  = flag.Bool("v", false, "show the service's log")
-	keepDB      = flag.Bool("keep-db", false, "leave the evpush_bench database for inspection")
+	keepDB      = flag.Bool("keep-db", false, "leave the run's database (-db-name) for inspection")
 	dbParams    = flag.String("db-params", "", "extra DATABASE_URL parameters for the service, e.g. pool_max_conns=16")
+	dbName      = flag.String("db-name", "evpush_bench", "the database the run recreates (another name lets two runs share the server)")
 	jwtSecret   = "bench-secret-0123456789abcdef0123"
 	commitBatch = 8 // goroutines committing events
 )
+
+// devices is each driver's number of devices: every event is that many
+// deliveries.
+const devices = 2
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
@@ -112,7 +119,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	dbURL, drop, err := freshDatabase(ctx, "evpush_bench")
+	dbURL, drop, err := freshDatabase(ctx, *dbName)
 	if err != nil {
 		return err
 	}
@@ -124,11 +131,11 @@ func run() error {
 			svcURL = dbURL + "?" + *dbParams
 		}
 	}
-	svc, err := startService(bin, svcURL, keys)
-	if err != nil {
-		return err
+	// The schema comes from `evpush migrate`, so that commit_only runs with
+	// no service process at all.
+	if out, err := serviceCmd(bin, svcURL, keys, "migrate").CombinedOutput(); err != nil {
+		return fmt.Errorf("evpush migrate: %v\n%s", err, out)
 	}
-	defer svc.stop()
 
 	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
@@ -146,13 +153,40 @@ func run() error {
 		return err
 	}
 
+	// commit_only: the producer alone fills a backlog; drain: the service,
+	// started on it, works it off with nothing else running. It is fully
+	// delivered before e2e begins.
+	ph, err := commitOnly(ctx, db, outbox, push)
+	if err != nil {
+		return err
+	}
+	svc, err := startService(bin, svcURL, keys)
+	if err != nil {
+		return err
+	}
+	defer svc.stop()
+	if err := drain(svc, ph); err != nil {
+		return err
+	}
+	if err := svc.waitReady(); err != nil {
+		return err
+	}
+
 	// e2e: a burst of events, committed as fast as 8 committers can.
 	stopProfile := svc.profile("e2e")
-	ph := newPhase(push)
+	ph = newPhase(push)
+	cpuUsed, err := measureCPU(svc.pid())
+	if err != nil {
+		return err
+	}
 	if err := commitEvents(ctx, db, outbox, *e2eEvents, 0, ph); err != nil {
 		return err
 	}
-	if err := ph.wait(2 * *e2eEvents); err != nil {
+	if err := ph.wait(devices * *e2eEvents); err != nil {
+		return err
+	}
+	used, err := cpuUsed()
+	if err != nil {
 		return err
 	}
 	stopProfile()
@@ -160,6 +194,8 @@ func run() error {
 	report("e2e", rate, "deliveries/s")
 	report("e2e_p50_ms", p50, "ms")
 	report("e2e_p99_ms", p99, "ms")
+	report("e2e_pg_cpu_ms_per_event", msPer(used.pg, float64(*e2eEvents)), "ms/event")
+	report("e2e_svc_cpu_ms_per_delivery", msPer(used.svc, float64(*e2eEvents)*devices), "ms/delivery")
 
 	// steady: a paced load, the target's 500 events/s, then a lighter one.
 	for _, load := range []struct {
@@ -172,7 +208,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		if err := ph.wait(2 * n); err != nil {
+		if err := ph.wait(devices * n); err != nil {
 			return err
 		}
 		_, p50, p99 = ph.results()
@@ -188,10 +224,9 @@ func run() error {
 		return err
 	}
 	report("rss_mb", rss, "MB")
-	par := value("baseline_par")
-	e2e := value("e2e")
-	if par > 0 {
-		report("ratio_e2e_vs_baseline_par", e2e/par, "ratio")
+	if par := value("baseline_par"); par > 0 {
+		report("ratio_e2e_vs_baseline_par", value("e2e")/par, "ratio")
+		report("ratio_drain_vs_baseline_par", value("drain")/par, "ratio")
 	}
 	if errs := push.Errors(); len(errs) > 0 {
 		return fmt.Errorf("push service saw %d bad requests, first: %s", len(errs), errs[0])
@@ -336,20 +371,29 @@ func freeAddr() string {
 	return ln.Addr().String()
 }
 
-func startService(bin, dbURL string, keys domain.VAPIDKeys) (*service, error) {
-	addr := freeAddr()
-	s := &service{url: "http://" + addr, pprofAddr: freeAddr()}
-	s.cmd = exec.Command(bin, "serve")
-	s.cmd.Env = append(os.Environ(),
-		"DATABASE_URL="+dbURL, "HTTP_ADDR="+addr, "JWT_SECRET="+jwtSecret,
+// serviceCmd is an evpush command with the harness's configuration.
+func serviceCmd(bin, dbURL string, keys domain.VAPIDKeys, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(),
+		"DATABASE_URL="+dbURL, "JWT_SECRET="+jwtSecret,
 		"VAPID_PUBLIC_KEY="+keys.PublicKey, "VAPID_PRIVATE_KEY="+keys.PrivateKey,
-		"PUSH_ALLOW_LOOPBACK=true", "LOG_LEVEL=warn", "PPROF_ADDR="+s.pprofAddr,
+		"PUSH_ALLOW_LOOPBACK=true", "LOG_LEVEL=warn",
 		// The harness seeds a station and drives the durable path through
 		// the reference charging module's tables.
 		"REFERENCE_CHARGING=true",
 		// Each API client plays many users (below), so per-user limits are
 		// never the bottleneck; they stay on, as in production.
 	)
+	return cmd
+}
+
+// startService starts `evpush serve` and returns at once: its workers may
+// be delivering before it answers /readyz (see waitReady).
+func startService(bin, dbURL string, keys domain.VAPIDKeys) (*service, error) {
+	addr := freeAddr()
+	s := &service{url: "http://" + addr, pprofAddr: freeAddr()}
+	s.cmd = serviceCmd(bin, dbURL, keys, "serve")
+	s.cmd.Env = append(s.cmd.Env, "HTTP_ADDR="+addr, "PPROF_ADDR="+s.pprofAddr)
 	if *workers > 0 {
 		s.cmd.Env = append(s.cmd.Env, "WORKERS="+strconv.Itoa(*workers))
 	}
@@ -359,20 +403,26 @@ func startService(bin, dbURL string, keys domain.VAPIDKeys) (*service, error) {
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
 	}
+	return s, nil
+}
+
+// waitReady waits until the service answers /readyz.
+func (s *service) waitReady() error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(s.url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s, nil
+				return nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.stop()
-	return nil, errors.New("the service did not become ready within 60s")
+	return errors.New("the service did not become ready within 60s")
 }
+
+func (s *service) pid() int { return s.cmd.Process.Pid }
 
 func (s *service) stop() {
 	_ = s.cmd.Process.Signal(os.Interrupt)
@@ -412,7 +462,7 @@ func (s *service) profile(name string) func() {
 
 // peakRSS reads the service's high-water resident set (VmHWM).
 func (s *service) peakRSS() (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.pid()))
 	if err != nil {
 		return 0, err
 	}
@@ -440,7 +490,7 @@ func seed(ctx context.Context, db *sql.DB, push *pushservice.Server) error {
 		return err
 	}
 	for i := range *drivers {
-		for range 2 {
+		for range devices {
 			d := push.NewDevice()
 			if _, err := stmt.ExecContext(ctx, driverID(i), d.Endpoint, d.P256dh, d.Auth); err != nil {
 				return err
@@ -475,13 +525,16 @@ func (p *phase) commit(session string, at time.Time) {
 }
 
 // wait until n more messages arrived (every delivery of the phase).
-func (p *phase) wait(n int) error {
-	deadline := time.Now().Add(3 * time.Minute)
+func (p *phase) wait(n int) error { return p.waitFor(n, 3*time.Minute, 20*time.Millisecond) }
+
+// waitFor waits until n more messages arrived, looking every poll.
+func (p *phase) waitFor(n int, timeout, poll time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	for p.push.Count() < p.countFrom+n {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("only %d of %d deliveries arrived", p.push.Count()-p.countFrom, n)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(poll)
 	}
 	return nil
 }
@@ -511,6 +564,76 @@ func (p *phase) results() (rate, p50ms, p99ms float64) {
 	slices.Sort(lat)
 	pct := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))]) / float64(time.Millisecond) }
 	return float64(len(lat)) / last.Sub(first).Seconds(), pct(0.50), pct(0.99)
+}
+
+// deliveryRate: deliveries/s from the phase's first delivery to its last.
+func (p *phase) deliveryRate() float64 {
+	msgs := p.push.All()[p.countFrom:]
+	first, last := msgs[0].Received, msgs[0].Received
+	for _, m := range msgs[1:] {
+		if m.Received.Before(first) {
+			first = m.Received
+		}
+		if m.Received.After(last) {
+			last = m.Received
+		}
+	}
+	return float64(len(msgs)-1) / last.Sub(first).Seconds()
+}
+
+// commitOnly commits the backlog from commitBatch committers while no
+// service runs: the producer's transaction on its own, in events/s and in
+// CPU per event (PostgreSQL's and the committing process's). The returned
+// phase holds the backlog, for drain.
+func commitOnly(ctx context.Context, db *sql.DB, outbox *queue.Outbox, push *pushservice.Server) (*phase, error) {
+	ph := newPhase(push)
+	cpuUsed, err := measureCPU(0)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := commitEvents(ctx, db, outbox, *backlog, ph.base, ph); err != nil {
+		return nil, err
+	}
+	elapsed := time.Since(start)
+	used, err := cpuUsed()
+	if err != nil {
+		return nil, err
+	}
+	if n := push.Count() - ph.countFrom; n > 0 {
+		return nil, fmt.Errorf("commit_only: %d deliveries while no worker runs", n)
+	}
+	report("commit_only", float64(*backlog)/elapsed.Seconds(), "events/s")
+	report("commit_only_cpu_ms", msPer(used.pg+used.client, float64(*backlog)), "ms/event")
+	report("commit_only_pg_cpu_ms", msPer(used.pg, float64(*backlog)), "ms/event")
+	report("commit_only_client_cpu_ms", msPer(used.client, float64(*backlog)), "ms/event")
+	return ph, nil
+}
+
+// drain measures svc, just started, working off the commit_only backlog
+// with nothing else running: from its first delivery (process start-up is
+// not delivery) to the last, CPU counted over the same span.
+func drain(svc *service, ph *phase) error {
+	if err := ph.waitFor(1, time.Minute, time.Millisecond); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	cpuUsed, err := measureCPU(svc.pid())
+	if err != nil {
+		return err
+	}
+	from := ph.push.Count()
+	if err := ph.wait(devices * *backlog); err != nil {
+		return err
+	}
+	used, err := cpuUsed()
+	if err != nil {
+		return err
+	}
+	n := float64(ph.push.Count() - from) // the deliveries the CPU figures cover
+	report("drain", ph.deliveryRate(), "deliveries/s")
+	report("drain_pg_cpu_ms_per_event", msPer(used.pg, n/devices), "ms/event")
+	report("drain_svc_cpu_ms_per_delivery", msPer(used.svc, n), "ms/delivery")
+	return nil
 }
 
 // commitEvents commits n charging events, each in its own transaction,

@@ -1,10 +1,14 @@
 package postgres_test
 
 import (
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/evpower/evpush/domain"
@@ -90,4 +94,62 @@ func TestListForRecipients(t *testing.T) {
 	got, err = b.store.ListForRecipients(b.ctx, nil)
 	require.NoError(t, err)
 	require.Empty(t, got)
+}
+
+// TestConcurrentBookTxDoesNotDeadlock: event jobs that finish at once write
+// outcomes of overlapping devices (a station owner's, in a burst), each its
+// own mix of successes and failures. None may fail: PostgreSQL aborts a
+// deadlocked transaction, and River then resends that whole event to every
+// device, a duplicate on each.
+func TestConcurrentBookTxDoesNotDeadlock(t *testing.T) {
+	t.Parallel()
+	dsn := testdb.New(t)
+	b := connect(t, dsn)
+	pool, err := pgxpool.New(b.ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	var ids []string
+	for range 8 {
+		ids = append(ids, b.upsert(t, newSub(t, "owner-1", domain.UserTypeOwner, newEndpoint())).ID)
+	}
+
+	// Each deadlock costs PostgreSQL's deadlock_timeout (1 s) to find, so
+	// the first error ends the test.
+	const jobs, rounds = 8, 30
+	errs := make(chan error, jobs*rounds)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range jobs {
+		wg.Go(func() {
+			for range rounds {
+				if stop.Load() {
+					return
+				}
+				book := domain.Bookkeeping{At: time.Now()}
+				for _, i := range rand.Perm(len(ids)) {
+					if rand.IntN(2) == 0 {
+						book.Succeeded = append(book.Succeeded, ids[i])
+					} else {
+						book.Failed = append(book.Failed, ids[i])
+					}
+				}
+				tx, err := pool.Begin(b.ctx)
+				if err == nil {
+					if err = b.store.BookTx(b.ctx, tx, book); err == nil {
+						err = tx.Commit(b.ctx)
+					}
+					_ = tx.Rollback(b.ctx)
+				}
+				if err != nil {
+					stop.Store(true)
+				}
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 }

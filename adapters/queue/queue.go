@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -132,6 +134,7 @@ func New(cfg Config) (*Queue, error) {
 	// gorm transaction go through the Outbox's database/sql client. Both share
 	// the one pgx pool.
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
+		ID: clientID(),
 		Queues: map[string]river.QueueConfig{
 			QueueEvents:     {MaxWorkers: eventWorkers, FetchCooldown: fetchCooldown, FetchPollInterval: fetchPollInterval},
 			QueueDeliveries: {MaxWorkers: cfg.Workers, FetchCooldown: fetchCooldown, FetchPollInterval: fetchPollInterval},
@@ -171,6 +174,23 @@ func New(cfg Config) (*Queue, error) {
 	}
 	return q, nil
 }
+
+// clientID names this process's River client. River records it in every job
+// the client works (river_job.attempted_by, River UI) and elects its leader
+// by it, so it must differ between processes on one database. River's
+// default, the host name and the start time to the microsecond, is the same
+// for replicas given one host name (containers, `hostname:` in compose) that
+// start in the same microsecond; the process id and a random suffix rule that
+// out. Underscores only, as River's own: a double click selects all of it.
+func clientID() string {
+	host, _ := os.Hostname()
+	host = strings.ReplaceAll(cmp.Or(host, "unknown_host"), ".", "_")
+	return fmt.Sprintf("%.60s_%d_%08x", host, os.Getpid(), rand.Uint32())
+}
+
+// ClientID is this process's River client id, as River records it in the
+// jobs it works (river_job.attempted_by).
+func (q *Queue) ClientID() string { return q.client.ID() }
 
 // Start works jobs until Stop, or until ctx is cancelled.
 func (q *Queue) Start(ctx context.Context) error {

@@ -304,6 +304,9 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 		if err := s.Queue.Start(bg); err != nil {
 			return fmt.Errorf("error starting workers: %w", err)
 		}
+		// The id River records in each job this process works (River UI's
+		// "attempted by"), to tell instances apart.
+		s.Log.Info("workers started", "client_id", s.Queue.ClientID())
 	}
 	if s.uiStart != nil {
 		if err := s.uiStart(bg); err != nil {

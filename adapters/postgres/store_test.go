@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -229,6 +230,54 @@ func TestUpsertOwnership(t *testing.T) {
 		require.ErrorIs(t, err, domain.ErrEndpointTaken)
 		require.Equal(t, 3, b.count(t, "user_id = 'capped'"), "nothing stored, so nothing replaced")
 	})
+}
+
+// TestUpsertCap: with keep > 0 a stored subscription leaves the user at most
+// keep devices, the least recently updated replaced first; an update in place
+// counts as recent, another user's devices and keep = 0 trim nothing.
+func TestUpsertCap(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	endpoints := func(user string) []string {
+		rows, err := b.db.QueryContext(b.ctx, `SELECT endpoint FROM push_subscriptions WHERE user_id = $1 ORDER BY updated_at, id`, user)
+		require.NoError(t, err)
+		defer rows.Close()
+		var eps []string
+		for rows.Next() {
+			var ep string
+			require.NoError(t, rows.Scan(&ep))
+			eps = append(eps, ep)
+		}
+		require.NoError(t, rows.Err())
+		return eps
+	}
+	others := newEndpoint()
+	b.upsert(t, newSub(t, "other", domain.UserTypeClient, others))
+	subs := make([]domain.Subscription, 4)
+	for i := range subs {
+		subs[i] = newSub(t, "capped", domain.UserTypeClient, newEndpoint())
+		if i == 3 {
+			subs[i].UserType = domain.UserTypeOwner // the cap counts every role
+		}
+		_, created, err := b.store.Upsert(b.ctx, subs[i], 3)
+		require.NoError(t, err)
+		require.True(t, created)
+	}
+	require.Equal(t, []string{subs[1].Endpoint, subs[2].Endpoint, subs[3].Endpoint}, endpoints("capped"))
+
+	// Re-subscribing the oldest one refreshes it; the next oldest goes.
+	again, created, err := b.store.Upsert(b.ctx, subs[1], 3)
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, []string{subs[2].Endpoint, subs[3].Endpoint, subs[1].Endpoint}, endpoints("capped"))
+	require.NotEmpty(t, again.ID)
+
+	// keep = 0: no cap.
+	extra := newSub(t, "capped", domain.UserTypeClient, newEndpoint())
+	_, _, err = b.store.Upsert(b.ctx, extra, 0)
+	require.NoError(t, err)
+	require.Len(t, endpoints("capped"), 4)
+	require.Equal(t, []string{others}, endpoints("other"), "another user's devices are untouched")
 }
 
 // TestUpsertConcurrentOneRow: many users subscribing one endpoint at once with
@@ -800,5 +849,21 @@ func migrateTwice(tb testing.TB, db *sql.DB) {
 	wg.Wait()
 	for _, err := range errs {
 		require.NoError(tb, err)
+	}
+}
+
+// BenchmarkUpsert is the subscribe path's one statement, through a Store
+// built as the service builds it (postgres.Connect): a new device of one of
+// many users each time, as in the benchmark harness's api phase.
+func BenchmarkUpsert(b *testing.B) {
+	bb := setupConnect(b)
+	sub := newSub(b, "", domain.UserTypeClient, "")
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		sub.UserID = "user-" + strconv.Itoa(i%20000)
+		sub.Endpoint = "https://fcm.googleapis.com/fcm/send/bench-" + strconv.Itoa(i)
+		if _, _, err := bb.store.Upsert(bb.ctx, sub, 20); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -238,18 +238,11 @@ func TestUpsertOwnership(t *testing.T) {
 func TestUpsertCap(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	endpoints := func(user string) []string {
-		rows, err := b.db.QueryContext(b.ctx, `SELECT endpoint FROM push_subscriptions WHERE user_id = $1 ORDER BY updated_at, id`, user)
-		require.NoError(t, err)
-		defer rows.Close()
-		var eps []string
-		for rows.Next() {
-			var ep string
-			require.NoError(t, rows.Scan(&ep))
-			eps = append(eps, ep)
-		}
-		require.NoError(t, rows.Err())
-		return eps
+	endpoints := func(user string) []string { // least recently updated first
+		var eps string
+		require.NoError(t, b.db.QueryRowContext(b.ctx, `SELECT coalesce(string_agg(endpoint, ' ' ORDER BY updated_at, id), '')
+			FROM push_subscriptions WHERE user_id = $1`, user).Scan(&eps))
+		return strings.Fields(eps)
 	}
 	others := newEndpoint()
 	b.upsert(t, newSub(t, "other", domain.UserTypeClient, others))

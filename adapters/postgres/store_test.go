@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/evpower/evpush/adapters/keyseal"
@@ -271,6 +273,39 @@ func TestUpsertCap(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, endpoints("capped"), 4)
 	require.Equal(t, []string{others}, endpoints("other"), "another user's devices are untouched")
+}
+
+// retryable is an error pgx reports when nothing was sent (pgconn.SafeToRetry).
+type retryable struct{}
+
+func (retryable) Error() string     { return "connection broke before the statement was sent" }
+func (retryable) SafeToRetry() bool { return true }
+
+// TestWithPgxRetriesBrokenConnections: a statement whose connection broke
+// before it was sent is tried again on another connection, as database/sql
+// does, and the broken ones are dropped; past the tries the error means
+// the database is unavailable (503).
+func TestWithPgxRetriesBrokenConnections(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var conns []*pgx.Conn
+	err := b.store.WithPgx(b.ctx, func(c *pgx.Conn) error {
+		conns = append(conns, c)
+		if len(conns) < postgres.BadConnTries {
+			return retryable{}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Len(t, conns, postgres.BadConnTries)
+	require.NotSame(t, conns[0], conns[1], "the broken connection is not used again")
+
+	tries := 0
+	err = b.store.WithPgx(b.ctx, func(*pgx.Conn) error { tries++; return retryable{} })
+	require.ErrorIs(t, err, driver.ErrBadConn)
+	require.Equal(t, postgres.BadConnTries, tries)
+	_, _, err = b.store.Upsert(b.ctx, newSub(t, "u", domain.UserTypeClient, newEndpoint()), 0)
+	require.NoError(t, err, "the store works on fresh connections")
 }
 
 // TestUpsertConcurrentOneRow: many users subscribing one endpoint at once with

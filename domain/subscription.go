@@ -187,11 +187,16 @@ func decodeAuth(s string) ([]byte, string) {
 	return b, ""
 }
 
+// toBase64URL maps standard base64's alphabet to URL-safe base64's. Built
+// once: a Replacer is safe for concurrent use, and building one per call
+// cost as much as the decoding (two keys per subscribe, two per send).
+var toBase64URL = strings.NewReplacer("+", "-", "/", "_")
+
 // DecodeBase64 accepts standard or URL-safe base64, padded or not, as browsers
 // and client libraries send keys in any of these forms.
 func DecodeBase64(s string) ([]byte, bool) {
 	s = strings.TrimRight(strings.TrimSpace(s), "=")
-	s = strings.NewReplacer("+", "-", "/", "_").Replace(s)
+	s = toBase64URL.Replace(s)
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	return b, err == nil
 }

@@ -4,17 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/evpower/evpush/adapters/keyseal"
@@ -229,6 +232,80 @@ func TestUpsertOwnership(t *testing.T) {
 		require.ErrorIs(t, err, domain.ErrEndpointTaken)
 		require.Equal(t, 3, b.count(t, "user_id = 'capped'"), "nothing stored, so nothing replaced")
 	})
+}
+
+// TestUpsertCap: with keep > 0 a stored subscription leaves the user at most
+// keep devices, the least recently updated replaced first; an update in place
+// counts as recent, another user's devices and keep = 0 trim nothing.
+func TestUpsertCap(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	endpoints := func(user string) []string { // least recently updated first
+		var eps string
+		require.NoError(t, b.db.QueryRowContext(b.ctx, `SELECT coalesce(string_agg(endpoint, ' ' ORDER BY updated_at, id), '')
+			FROM push_subscriptions WHERE user_id = $1`, user).Scan(&eps))
+		return strings.Fields(eps)
+	}
+	others := newEndpoint()
+	b.upsert(t, newSub(t, "other", domain.UserTypeClient, others))
+	subs := make([]domain.Subscription, 4)
+	for i := range subs {
+		subs[i] = newSub(t, "capped", domain.UserTypeClient, newEndpoint())
+		if i == 3 {
+			subs[i].UserType = domain.UserTypeOwner // the cap counts every role
+		}
+		_, created, err := b.store.Upsert(b.ctx, subs[i], 3)
+		require.NoError(t, err)
+		require.True(t, created)
+	}
+	require.Equal(t, []string{subs[1].Endpoint, subs[2].Endpoint, subs[3].Endpoint}, endpoints("capped"))
+
+	// Re-subscribing the oldest one refreshes it; the next oldest goes.
+	again, created, err := b.store.Upsert(b.ctx, subs[1], 3)
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, []string{subs[2].Endpoint, subs[3].Endpoint, subs[1].Endpoint}, endpoints("capped"))
+	require.NotEmpty(t, again.ID)
+
+	// keep = 0: no cap.
+	extra := newSub(t, "capped", domain.UserTypeClient, newEndpoint())
+	_, _, err = b.store.Upsert(b.ctx, extra, 0)
+	require.NoError(t, err)
+	require.Len(t, endpoints("capped"), 4)
+	require.Equal(t, []string{others}, endpoints("other"), "another user's devices are untouched")
+}
+
+// retryable is an error pgx reports when nothing was sent (pgconn.SafeToRetry).
+type retryable struct{}
+
+func (retryable) Error() string     { return "connection broke before the statement was sent" }
+func (retryable) SafeToRetry() bool { return true }
+
+// TestWithPgxRetriesBrokenConnections: a statement whose connection broke
+// before it was sent is tried again on another connection, as database/sql
+// does, and the broken ones are dropped; past the tries the error means
+// the database is unavailable (503).
+func TestWithPgxRetriesBrokenConnections(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var conns []*pgx.Conn
+	err := b.store.WithPgx(b.ctx, func(c *pgx.Conn) error {
+		conns = append(conns, c)
+		if len(conns) < postgres.BadConnTries {
+			return retryable{}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Len(t, conns, postgres.BadConnTries)
+	require.NotSame(t, conns[0], conns[1], "the broken connection is not used again")
+
+	tries := 0
+	err = b.store.WithPgx(b.ctx, func(*pgx.Conn) error { tries++; return retryable{} })
+	require.ErrorIs(t, err, driver.ErrBadConn)
+	require.Equal(t, postgres.BadConnTries, tries)
+	_, _, err = b.store.Upsert(b.ctx, newSub(t, "u", domain.UserTypeClient, newEndpoint()), 0)
+	require.NoError(t, err, "the store works on fresh connections")
 }
 
 // TestUpsertConcurrentOneRow: many users subscribing one endpoint at once with
@@ -800,5 +877,21 @@ func migrateTwice(tb testing.TB, db *sql.DB) {
 	wg.Wait()
 	for _, err := range errs {
 		require.NoError(tb, err)
+	}
+}
+
+// BenchmarkUpsert is the subscribe path's one statement, through a Store
+// built as the service builds it (postgres.Connect): a new device of one of
+// many users each time, as in the benchmark harness's api phase.
+func BenchmarkUpsert(b *testing.B) {
+	bb := setupConnect(b)
+	sub := newSub(b, "", domain.UserTypeClient, "")
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		sub.UserID = "user-" + strconv.Itoa(i%20000)
+		sub.Endpoint = "https://fcm.googleapis.com/fcm/send/bench-" + strconv.Itoa(i)
+		if _, _, err := bb.store.Upsert(bb.ctx, sub, 20); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -56,7 +56,7 @@ var (
 	apiFor      = flag.Duration("api-for", 10*time.Second, "api: duration")
 	apiClients  = flag.Int("api-clients", 50, "api: concurrent clients")
 	workers     = flag.Int("workers", 0, "WORKERS for the service (0: its default)")
-	profileDir  = flag.String("profile", "", "write CPU profiles of the service (e2e phase) to this directory")
+	profileDir  = flag.String("profile", "", "write CPU profiles of the service (e2e and api phases) to this directory")
 	keepOutput  = flag.Bool("v", false, "show the service's log")
 	keepDB      = flag.Bool("keep-db", false, "leave the run's database (-db-name) for inspection")
 	dbParams    = flag.String("db-params", "", "extra DATABASE_URL parameters for the service, e.g. pool_max_conns=16")
@@ -173,7 +173,7 @@ func run() error {
 	}
 
 	// e2e: a burst of events, committed as fast as 8 committers can.
-	stopProfile := svc.profile("e2e")
+	stopProfile := svc.profile("e2e", 8*time.Second)
 	ph = newPhase(push)
 	cpuUsed, err := measureCPU(svc.pid())
 	if err != nil {
@@ -216,7 +216,7 @@ func run() error {
 		report(load.name+"_p99_ms", p99, "ms")
 	}
 
-	if err := apiLoad(svc.url, push); err != nil {
+	if err := apiLoad(ctx, db, svc, push); err != nil {
 		return err
 	}
 	rss, err := svc.peakRSS()
@@ -436,14 +436,14 @@ func (s *service) stop() {
 }
 
 // profile starts a CPU profile of the service; the returned func saves it.
-func (s *service) profile(name string) func() {
+func (s *service) profile(name string, d time.Duration) func() {
 	if *profileDir == "" {
 		return func() {}
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		resp, err := http.Get("http://" + s.pprofAddr + "/debug/pprof/profile?seconds=8")
+		resp, err := http.Get("http://" + s.pprofAddr + "/debug/pprof/profile?seconds=" + strconv.Itoa(max(int(d.Seconds()), 1)))
 		if err != nil {
 			log.Printf("profile: %v", err)
 			return
@@ -717,8 +717,11 @@ func steady(ctx context.Context, db *sql.DB, outbox *queue.Outbox, p *phase, rat
 	return total, <-errc
 }
 
-// apiLoad runs apiClients clients posting new subscriptions for apiFor.
-func apiLoad(base string, push *pushservice.Server) error {
+// apiLoad runs apiClients clients posting new subscriptions for apiFor, and
+// reports the CPU per request of PostgreSQL, the service and this harness;
+// with -profile, a CPU profile of the service over the phase and the
+// database transactions per request.
+func apiLoad(ctx context.Context, db *sql.DB, svc *service, push *pushservice.Server) error {
 	keys := make([]*pushservice.Device, 100)
 	for i := range keys {
 		keys[i] = push.NewDevice()
@@ -733,10 +736,8 @@ func apiLoad(base string, push *pushservice.Server) error {
 		seq      atomic.Int64
 		wg       sync.WaitGroup
 	)
-	stop := time.Now().Add(*apiFor)
-	start := time.Now()
 	// Many users with a device or two each, as in production: 20,000 users,
-	// one token each, taken round-robin.
+	// one token each, taken round-robin. Minted before the clock starts.
 	tokens := make([]string, 20000)
 	for i := range tokens {
 		tok, err := auth.Mint([]byte(jwtSecret), auth.Shape{}, "api-user-"+strconv.Itoa(i), domain.UserTypeClient, time.Hour, time.Now())
@@ -745,6 +746,17 @@ func apiLoad(base string, push *pushservice.Server) error {
 		}
 		tokens[i] = tok
 	}
+	xacts0, err := xactCount(ctx, db)
+	if err != nil {
+		return err
+	}
+	cpuUsed, err := measureCPU(svc.pid())
+	if err != nil {
+		return err
+	}
+	stopProfile := svc.profile("api", *apiFor)
+	start := time.Now()
+	stop := start.Add(*apiFor)
 	for range *apiClients {
 		wg.Go(func() {
 			var mine []time.Duration
@@ -759,7 +771,7 @@ func apiLoad(base string, push *pushservice.Server) error {
 					},
 					"user_type": "client",
 				})
-				req, _ := http.NewRequest("POST", base+"/api/v1/notifications/subscribe", bytes.NewReader(body))
+				req, _ := http.NewRequest("POST", svc.url+"/api/v1/notifications/subscribe", bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+tok)
 				req.Header.Set("Content-Type", "application/json")
 				t0 := time.Now()
@@ -782,11 +794,38 @@ func apiLoad(base string, push *pushservice.Server) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	used, err := cpuUsed()
+	if err != nil {
+		return err
+	}
+	stopProfile()
 	if f := failures.Load(); f > 0 {
 		return fmt.Errorf("api: %d of %d requests failed", f, len(lat))
 	}
 	slices.Sort(lat)
-	report("api_subscribe", float64(len(lat))/elapsed.Seconds(), "req/s")
+	n := float64(len(lat))
+	report("api_subscribe", n/elapsed.Seconds(), "req/s")
 	report("api_subscribe_p99_ms", float64(lat[int(0.99*float64(len(lat)-1))])/float64(time.Millisecond), "ms")
+	// In µs: a request costs a fraction of a millisecond.
+	report("api_pg_cpu_us_per_req", 1000*msPer(used.pg, n), "us/req")
+	report("api_svc_cpu_us_per_req", 1000*msPer(used.svc, n), "us/req")
+	report("api_client_cpu_us_per_req", 1000*msPer(used.client, n), "us/req")
+	if *profileDir != "" {
+		// Backends flush their statistics at most once a second, and an
+		// idle one within 10 s: wait for the last of them.
+		time.Sleep(11 * time.Second)
+		xacts, err := xactCount(ctx, db)
+		if err != nil {
+			return err
+		}
+		report("api_xacts_per_req", float64(xacts-xacts0)/n, "xacts/req")
+	}
 	return nil
+}
+
+// xactCount is the run database's committed and rolled back transactions.
+func xactCount(ctx context.Context, db *sql.DB) (int64, error) {
+	var n int64
+	err := db.QueryRowContext(ctx, `SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()`).Scan(&n)
+	return n, err
 }

@@ -153,3 +153,25 @@ func TestConcurrentBookTxDoesNotDeadlock(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+// TestDeleteFailing removes only subscriptions that failed often enough and
+// have not succeeded (or been created) since the cut-off.
+func TestDeleteFailing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	stale := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
+	fewFailures := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
+	recentSuccess := b.upsert(t, newSub(t, "user-b", domain.UserTypeClient, newEndpoint()))
+	healthy := b.upsert(t, newSub(t, "user-b", domain.UserTypeClient, newEndpoint()))
+	_, err := b.db.ExecContext(b.ctx, `UPDATE push_subscriptions SET created_at = now() - interval '2 days',
+		failure_count = CASE WHEN id = $2 THEN 2 WHEN id = $4 THEN 0 ELSE 5 END,
+		last_success_at = CASE WHEN id = $3 THEN now() END
+		WHERE id IN ($1, $2, $3, $4)`, stale.ID, fewFailures.ID, recentSuccess.ID, healthy.ID)
+	require.NoError(t, err)
+
+	n, err := b.store.DeleteFailing(b.ctx, time.Now().Add(-24*time.Hour), 3)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Zero(t, b.count(t, "id = $1", stale.ID))
+	require.Equal(t, 3, b.count(t, "true"))
+}

@@ -316,9 +316,13 @@ func (s *Store) RecordResult(ctx context.Context, id string, success bool, at ti
 
 // DeleteFailing implements ports.SubscriptionStore.
 func (s *Store) DeleteFailing(ctx context.Context, before time.Time, minFailures int) (int, error) {
-	res := s.db.WithContext(ctx).
-		Where("failure_count >= ? AND COALESCE(last_success_at, created_at) < ?", minFailures, before).
-		Delete(&subscriptionRow{})
+	// The rows are locked in id order first, as BookTx does: an event job
+	// writing some of them at the same time must not deadlock with this
+	// (PostgreSQL would abort one, and an aborted event is sent again).
+	res := s.db.WithContext(ctx).Exec(`DELETE FROM push_subscriptions WHERE id IN (
+		SELECT id FROM push_subscriptions
+		WHERE failure_count >= ? AND COALESCE(last_success_at, created_at) < ?
+		ORDER BY id FOR UPDATE)`, minFailures, before)
 	if res.Error != nil {
 		return 0, fmt.Errorf("error deleting failing subscriptions: %w", translate(res.Error))
 	}

@@ -126,10 +126,15 @@ func (s *Service) push(ctx context.Context, sub domain.Subscription, n domain.No
 	d := domain.Decide(res, err, sub.NeedsSuccessRecorded(now))
 	log := s.logger(ctx).With("subscription_id", sub.ID, "endpoint", domain.EndpointLabel(sub.Endpoint),
 		"outcome", res.Outcome.String(), "status", res.StatusCode)
-	switch d.Step {
-	case domain.StepDone:
-	case domain.StepGone:
+	switch {
+	case d.Step == domain.StepDone:
+	case d.Step == domain.StepGone:
 		log.Info("push subscription gone, deleting it")
+	case res.Outcome == domain.OutcomeWithheld:
+		// Any other key would be refused; the device comes back when the
+		// client script moves it to the current key.
+		log.Warn("push withheld: the subscription's VAPID key does not sign; nothing sent until the device moves to the current key",
+			"vapid_key_id", sub.VAPIDKeyID, "reason", res.Reason)
 	default:
 		log.Warn("push failed", slog.String("reason", res.Reason), slog.Any("error", err))
 	}

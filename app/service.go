@@ -13,19 +13,18 @@ import (
 
 // Service runs the notification use cases.
 type Service struct {
-	subs      ports.SubscriptionStore
-	charging  ports.ChargingStore
-	sender    ports.PushSender
-	clock     ports.Clock
-	policy    domain.EndpointPolicy
-	publicKey string
-	decoyKey  []byte
-	messages  domain.Messages
-	locale0   string
-	metrics   ports.Metrics
-	cleanup   CleanupPolicy
-	maxSubs   int
-	log       *slog.Logger
+	subs     ports.SubscriptionStore
+	charging ports.ChargingStore
+	sender   ports.PushSender
+	clock    ports.Clock
+	policy   domain.EndpointPolicy
+	keys     *Keys
+	messages domain.Messages
+	locale0  string
+	metrics  ports.Metrics
+	cleanup  CleanupPolicy
+	maxSubs  int
+	log      *slog.Logger
 	// sendSlots bounds the pushes in flight in this process, over all
 	// events being worked.
 	sendSlots chan struct{}
@@ -40,11 +39,11 @@ type Deps struct {
 	Sender   ports.PushSender
 	Clock    ports.Clock
 	Policy   domain.EndpointPolicy
-	// VAPIDPublicKey is the key browsers subscribe with (base64url).
-	VAPIDPublicKey string
-	// DecoyKey keys the subscription ids answered for a refused endpoint
-	// takeover, so a caller cannot compute them; every instance must share it.
-	DecoyKey []byte
+	// Keys are the VAPID keys: the current one browsers subscribe with,
+	// each subscription's own to sign with, and the secret of the decoy
+	// subscription ids (DecoySubscriptionID), the same on every instance.
+	// Loaded (Keys.Load) before the service is used.
+	Keys *Keys
 	// Messages renders notifications: the catalogue's texts and the link
 	// templates. Its catalogue's fallback language is the default locale.
 	Messages domain.Messages
@@ -78,8 +77,7 @@ func New(d Deps) *Service {
 		sender:    d.Sender,
 		clock:     d.Clock,
 		policy:    d.Policy,
-		publicKey: d.VAPIDPublicKey,
-		decoyKey:  d.DecoyKey,
+		keys:      d.Keys,
 		messages:  d.Messages,
 		metrics:   d.Metrics,
 		cleanup:   d.Cleanup,
@@ -93,8 +91,9 @@ func New(d Deps) *Service {
 	return s
 }
 
-// PublicKey returns the VAPID public key browsers pass to pushManager.subscribe.
-func (s *Service) PublicKey() string { return s.publicKey }
+// PublicKey returns the VAPID public key browsers pass to
+// pushManager.subscribe: the current key, as last reloaded.
+func (s *Service) PublicKey() string { return s.keys.Ring().Current().PublicKey }
 
 // locale is the language to write to sub in.
 func (s *Service) locale(sub domain.Subscription) string {

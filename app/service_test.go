@@ -410,6 +410,8 @@ func (t *fakeChargingTx) Enqueue(_ context.Context, ev domain.ChargingEvent) err
 // deps are the fakes behind one Service under test.
 type deps struct {
 	store         *fakeStore
+	keyStore      *fakeKeyStore
+	keys          *app.Keys
 	sender        *fakeSender
 	charging      *fakeCharging
 	metrics       *fakeMetrics
@@ -460,8 +462,11 @@ func (m *fakeMetrics) noOwner() []domain.EventKind {
 
 func newDeps(tb testing.TB) *deps {
 	tb.Helper()
+	keyStore := newFakeKeyStore(tb)
 	return &deps{
 		store:    &fakeStore{upsertID: "sub-id-1", upsertCreated: true},
+		keyStore: keyStore,
+		keys:     loadedKeys(tb, keyStore, domain.VAPIDKeys{}),
 		sender:   &fakeSender{answers: map[string]sendAnswer{}},
 		charging: newFakeCharging(),
 		metrics:  &fakeMetrics{},
@@ -472,20 +477,17 @@ func newDeps(tb testing.TB) *deps {
 func (d *deps) service(tb testing.TB) *app.Service {
 	tb.Helper()
 	return app.New(app.Deps{
-		Subscriptions:  d.store,
-		Charging:       d.charging,
-		Sender:         d.sender,
-		Clock:          fakeClock{now: testNow},
-		Policy:         d.policy,
-		VAPIDPublicKey: "BPublicKey",
-		DecoyKey:       testDecoyKey,
-		Messages:       messagesIn(tb, d.defaultLocale),
-		Metrics:        d.metrics,
-		Logger:         slog.New(slog.DiscardHandler),
+		Subscriptions: d.store,
+		Charging:      d.charging,
+		Sender:        d.sender,
+		Clock:         fakeClock{now: testNow},
+		Policy:        d.policy,
+		Keys:          d.keys,
+		Messages:      messagesIn(tb, d.defaultLocale),
+		Metrics:       d.metrics,
+		Logger:        slog.New(slog.DiscardHandler),
 	})
 }
-
-var testDecoyKey = []byte("test decoy key")
 
 // messagesIn renders with the embedded catalogue, falling back to locale
 // ("" keeps Russian).
@@ -522,9 +524,9 @@ func TestNew_Defaults(t *testing.T) {
 
 	d := newDeps(t)
 	// No clock and no logger: New must fill them in rather than panic later.
-	svc := app.New(app.Deps{Subscriptions: d.store, Sender: d.sender, Policy: d.policy, VAPIDPublicKey: "BKey",
+	svc := app.New(app.Deps{Subscriptions: d.store, Sender: d.sender, Policy: d.policy, Keys: d.keys,
 		Messages: messages.Default()})
-	require.Equal(t, "BKey", svc.PublicKey())
+	require.Equal(t, d.keyStore.keys[0].PublicKey, svc.PublicKey())
 
 	d.store.listSubs = []domain.Subscription{{ID: "s1", Endpoint: "https://fcm.googleapis.com/fcm/send/1"}}
 	report, err := svc.SendTest(t.Context(), domain.Principal{UserID: "u1"})
@@ -538,7 +540,7 @@ func TestPublicKey(t *testing.T) {
 	t.Parallel()
 
 	d := newDeps(t)
-	require.Equal(t, "BPublicKey", d.service(t).PublicKey())
+	require.Equal(t, d.keyStore.keys[0].PublicKey, d.service(t).PublicKey())
 }
 
 func TestSubscribe(t *testing.T) {
@@ -592,7 +594,7 @@ func TestSubscribe_EndpointTakenAnswersLikeANewSubscription(t *testing.T) {
 	res, err := d.service(t).Subscribe(t.Context(), caller, in)
 	require.NoError(t, err, "no hint that the endpoint exists")
 	require.Equal(t, app.SubscribeResult{
-		SubscriptionID: domain.DecoySubscriptionID(testDecoyKey, "https://fcm.googleapis.com/fcm/send/device-1", "intruder", domain.UserTypeClient),
+		SubscriptionID: domain.DecoySubscriptionID(d.keys.Ring().DecoySecret(), "https://fcm.googleapis.com/fcm/send/device-1", "intruder", domain.UserTypeClient),
 		Created:        true,
 	}, res)
 	require.NotEqual(t, d.store.upsertID, res.SubscriptionID)

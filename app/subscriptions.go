@@ -30,6 +30,9 @@ func (s *Service) Subscribe(ctx context.Context, caller domain.Principal, in dom
 	if !caller.MayActAs(sub.UserType) {
 		return SubscribeResult{}, domain.Errorf(domain.ErrForbidden, "this token may not subscribe as %q", sub.UserType)
 	}
+	if sub.VAPIDKeyID, err = s.subscriptionKey(ctx, sub); err != nil {
+		return SubscribeResult{}, err
+	}
 	// A browser that re-subscribes gets a new endpoint and its old one
 	// lingers until a push fails: the cap bounds what one account can make
 	// the service send, replacing the stalest device.
@@ -39,12 +42,34 @@ func (s *Service) Subscribe(ctx context.Context, caller domain.Principal, in dom
 		// is a bug or an attack.
 		s.logger(ctx).WarnContext(ctx, "subscribe refused: endpoint held by another user with other keys",
 			"user_id", caller.UserID, "endpoint", domain.EndpointLabel(sub.Endpoint))
-		return SubscribeResult{SubscriptionID: domain.DecoySubscriptionID(s.decoyKey, sub.Endpoint, sub.UserID, sub.UserType), Created: true}, nil
+		decoy := domain.DecoySubscriptionID(s.keys.Ring().DecoySecret(), sub.Endpoint, sub.UserID, sub.UserType)
+		return SubscribeResult{SubscriptionID: decoy, Created: true}, nil
 	}
 	if err != nil {
 		return SubscribeResult{}, fmt.Errorf("error storing subscription: %w", err)
 	}
 	return SubscribeResult{SubscriptionID: stored.ID, Created: created}, nil
+}
+
+// subscriptionKey is the VAPID key a new subscription is bound to: the one
+// the browser says it subscribed with, when it says so, else the current
+// one. A retiring key is fine (even a revoked one: the device hears nothing
+// until it moves, which the client script does next); a key this service
+// does not know is refused, since every push signed for it would be.
+func (s *Service) subscriptionKey(ctx context.Context, sub domain.Subscription) (int, error) {
+	named := sub.ApplicationServerKey()
+	if named == "" {
+		return s.keys.Ring().Current().ID, nil
+	}
+	key, ok, err := s.keys.ByPublicKey(ctx, named)
+	if err != nil {
+		return 0, fmt.Errorf("error looking up the application server key: %w", err)
+	}
+	if !ok {
+		return 0, domain.Invalid(domain.FieldApplicationServerKey,
+			"is not a VAPID key of this service: subscribe with the key GET /vapid-public-key returns")
+	}
+	return key.ID, nil
 }
 
 // Unsubscribe removes the caller's subscription for endpoint. removed is false

@@ -19,6 +19,11 @@ const (
 	// OutcomeRejected: 400/401/403/413 or a payload that cannot be encrypted;
 	// permanent for this message, retrying would fail the same way.
 	OutcomeRejected
+	// OutcomeWithheld: nothing was sent, because the subscription's VAPID
+	// key may not sign (revoked, or its private key is not here): any other
+	// key would be refused. The device hears nothing until it moves to the
+	// current key. Reason is one of the Withheld* values.
+	OutcomeWithheld
 )
 
 var outcomeNames = map[Outcome]string{
@@ -27,6 +32,7 @@ var outcomeNames = map[Outcome]string{
 	OutcomeRateLimited: "rate_limited",
 	OutcomeTransient:   "retry",
 	OutcomeRejected:    "rejected",
+	OutcomeWithheld:    "withheld",
 }
 
 // String is the outcome's label in logs and metrics.
@@ -121,6 +127,10 @@ func Decide(res PushResult, err error, successDue bool) Decision {
 			d.Record = RecordFailure
 		}
 		return d
+	case OutcomeWithheld:
+		// Neither retried nor counted against the device: it is not at
+		// fault, and it comes back by moving to the current key.
+		return Decision{Step: StepDrop, Reason: "vapid key " + reason}
 	default:
 		return Decision{Step: StepRetry, Reason: reason, Record: RecordFailure}
 	}

@@ -59,7 +59,19 @@ type Subscription struct {
 	UpdatedAt     time.Time
 	LastSuccessAt *time.Time
 	FailureCount  int
+	// VAPIDKeyID is the key the browser subscribed with: every push to it
+	// must be signed with that key, or its push service refuses it.
+	VAPIDKeyID int
+
+	// applicationServerKey is the key the subscribe named, canonical; ""
+	// when it named none. Only the key's ID is stored.
+	applicationServerKey string
 }
+
+// ApplicationServerKey is the VAPID public key the subscribe request named
+// (base64url without padding), or "" when it named none: the app binds the
+// subscription to that key, or to the current one.
+func (s Subscription) ApplicationServerKey() string { return s.applicationServerKey }
 
 // ErrEndpointTaken is what a store answers when a subscribe names an
 // endpoint that another user (or the caller in another role) holds with other
@@ -105,6 +117,9 @@ type SubscriptionInput struct {
 	Auth      string
 	Locale    string
 	UserAgent string
+	// ApplicationServerKey is the VAPID public key the browser subscribed
+	// with (subscription.options.applicationServerKey); optional.
+	ApplicationServerKey string
 }
 
 // NewSubscription validates in against every rule of API.md and returns the
@@ -146,6 +161,13 @@ func NewSubscription(in SubscriptionInput, policy EndpointPolicy) (Subscription,
 		}
 		s.Locale = loc
 	}
+	if in.ApplicationServerKey != "" {
+		k, msg := CanonicalPublicKey(in.ApplicationServerKey)
+		if msg != "" {
+			v.add(FieldApplicationServerKey, msg)
+		}
+		s.applicationServerKey = k
+	}
 	if s.UserID == "" {
 		// The auth middleware guarantees a user id; an empty one is a bug upstream.
 		v.add("sub", "user id is missing")
@@ -160,6 +182,12 @@ func decodeP256dh(s string) ([]byte, string) {
 	if s == "" {
 		return nil, "is required"
 	}
+	return decodeP256Point(s)
+}
+
+// decodeP256Point reads a 65-byte uncompressed P-256 point in any base64:
+// a browser's p256dh, or a VAPID public key.
+func decodeP256Point(s string) ([]byte, string) {
 	b, ok := DecodeBase64(s)
 	if !ok {
 		return nil, "must be base64 or base64url"

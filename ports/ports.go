@@ -69,21 +69,46 @@ type ChargingTx interface {
 	Enqueue(ctx context.Context, ev domain.ChargingEvent) error
 }
 
-// PushSender delivers one notification to one subscription now. It classifies
+// PushSender delivers one notification to one subscription now, signed with
+// the subscription's own VAPID key (Subscription.VAPIDKeyID). It classifies
 // every answer into result.Outcome; err is non-nil when no acceptable answer
 // came back (network error, timeout, payload that cannot be encrypted), and
-// then result.Outcome is OutcomeTransient or OutcomeRejected.
+// then result.Outcome is OutcomeTransient or OutcomeRejected. When the key
+// may not sign, nothing is sent: OutcomeWithheld, err nil.
 type PushSender interface {
 	Send(ctx context.Context, sub domain.Subscription, n domain.Notification) (result domain.PushResult, err error)
 }
 
-// VAPIDKeyStore persists the service's one VAPID key pair.
+// VAPIDKeyStore keeps the service's VAPID key pairs: one current, any
+// number retiring. How private keys are kept at rest (e.g. encrypted) is the
+// adapter's business: they are returned usable, or not at all. Methods that
+// change keys take turns across processes.
 type VAPIDKeyStore interface {
-	// GetOrCreate stores candidate if no key pair exists yet and returns the
-	// stored pair: with two instances starting together, both get the same.
-	// How the private key is kept at rest (e.g. encrypted) is the adapter's
-	// business; it is returned usable, or not at all.
-	GetOrCreate(ctx context.Context, candidate domain.VAPIDKeys) (domain.VAPIDKeys, error)
+	// Settle makes sure, at start-up, that there is a current key:
+	// configured when set (its public half is stored, never its private
+	// half, and it is made current: the configuration is authoritative),
+	// else the stored current key, else candidate, stored. It also settles
+	// the keys of before key rotation existed (see migration 0003). It
+	// returns domain.ErrNoCurrentKey (wrapped) when the current key is a
+	// configured one and configured is not set.
+	Settle(ctx context.Context, configured, candidate domain.VAPIDKeys) error
+	// Keys returns every stored key, private keys opened; a configured key
+	// (not stored) and a revoked one (it never signs again) have none.
+	Keys(ctx context.Context) ([]domain.VAPIDKey, error)
+	// Rotate stores next as the current key and turns the current one
+	// retiring, and revoked (it stops signing) when revoke is set; it
+	// returns the key it retired and the new one. Unless revoke, the
+	// current key's private key must open with the adapter's settings, or
+	// the new one would be stored where the running services cannot read it.
+	Rotate(ctx context.Context, next domain.VAPIDKeys, revoke bool) (retired, current domain.VAPIDKey, err error)
+	// KeyUsage lists every key (the placeholder of migration 0003 too,
+	// until settled), by ID, without private keys, with the subscriptions
+	// each holds.
+	KeyUsage(ctx context.Context) ([]domain.KeyUsage, error)
+	// DeleteRetired deletes each retiring key that no subscription holds
+	// any more, and each retiring since before `before` together with the
+	// subscriptions it still holds; it returns what it deleted.
+	DeleteRetired(ctx context.Context, before time.Time) ([]domain.RetiredKey, error)
 }
 
 // TokenVerifier turns a bearer token into the caller. Errors unwrap to

@@ -24,7 +24,7 @@ func (s *server) vapidPublicKey(c *gin.Context) {
 }
 
 // subscribeRequest is PushSubscription.toJSON() plus the role, as the seed's
-// PWA posts it.
+// PWA posts it, and the VAPID key the browser subscribed with.
 type subscribeRequest struct {
 	Subscription struct {
 		Endpoint string `json:"endpoint"`
@@ -33,8 +33,9 @@ type subscribeRequest struct {
 			Auth   string `json:"auth"`
 		} `json:"keys"`
 	} `json:"subscription"`
-	UserType string `json:"user_type"`
-	Locale   string `json:"locale"`
+	UserType             string `json:"user_type"`
+	Locale               string `json:"locale"`
+	ApplicationServerKey string `json:"application_server_key"`
 }
 
 type subscribeResponse struct {
@@ -55,6 +56,8 @@ func (s *server) subscribe(c *gin.Context) error {
 		Auth:      req.Subscription.Keys.Auth,
 		Locale:    req.Locale,
 		UserAgent: c.Request.UserAgent(),
+
+		ApplicationServerKey: req.ApplicationServerKey,
 	})
 	if err != nil {
 		return err

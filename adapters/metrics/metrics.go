@@ -46,7 +46,10 @@ var _ ports.Metrics = (*Metrics)(nil)
 type Sources struct {
 	JobsByState         CountFunc
 	SubscriptionsByType CountFunc
-	Logger              *slog.Logger
+	// SubscriptionsByKey lists the VAPID keys with the subscriptions each
+	// holds.
+	SubscriptionsByKey func(ctx context.Context) ([]domain.KeyUsage, error)
+	Logger             *slog.Logger
 }
 
 // New registers every metric on a fresh registry.
@@ -65,7 +68,7 @@ func New(src Sources) *Metrics {
 		}, []string{"route", "method"}),
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evpush_push_deliveries_total",
-			Help: "Push requests by outcome (delivered, gone, retry, rate_limited, rejected) and push service (fcm, mozilla, apple, wns, other).",
+			Help: "Push requests by outcome (delivered, gone, retry, rate_limited, rejected; withheld: not sent, the subscription's VAPID key does not sign) and push service (fcm, mozilla, apple, wns, other).",
 		}, []string{"outcome", "push_service"}),
 		pushDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "evpush_push_request_duration_seconds",
@@ -95,7 +98,8 @@ func New(src Sources) *Metrics {
 		&countCollector{
 			desc: prometheus.NewDesc("evpush_subscriptions", "Push subscriptions by user type.", []string{"user_type"}, nil),
 			f:    src.SubscriptionsByType, log: src.Logger,
-		})
+		},
+		&keyCollector{f: src.SubscriptionsByKey, log: src.Logger})
 	return m
 }
 
@@ -124,10 +128,13 @@ func methodLabel(method string) string {
 	return "other"
 }
 
-// ObservePush implements ports.Metrics.
+// ObservePush implements ports.Metrics. A withheld push made no request,
+// so it has no round trip to observe.
 func (m *Metrics) ObservePush(service domain.PushService, outcome domain.Outcome, roundTrip time.Duration) {
 	m.pushes.WithLabelValues(outcome.String(), service.String()).Inc()
-	m.pushDuration.WithLabelValues(service.String()).Observe(roundTrip.Seconds())
+	if outcome != domain.OutcomeWithheld {
+		m.pushDuration.WithLabelValues(service.String()).Observe(roundTrip.Seconds())
+	}
 }
 
 // ObserveCommitToDelivery implements ports.Metrics.
@@ -164,5 +171,44 @@ func (c *countCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for label, n := range counts {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), label)
+	}
+}
+
+// keyDesc is the subscriptions-per-key gauge. Its labels are the key's id
+// and state, never the key: there are a handful of keys at any time (one
+// current, a few retiring, each deleted by the cleanup), so the series stay
+// few.
+var keyDesc = prometheus.NewDesc("evpush_vapid_key_subscriptions",
+	"Push subscriptions per VAPID key, by key id and state (current, retiring, revoked): a retiring key's count falls as devices move to the current key.",
+	[]string{"key_id", "state"}, nil)
+
+// keyCollector reads the subscriptions per key at scrape time.
+type keyCollector struct {
+	f   func(ctx context.Context) ([]domain.KeyUsage, error)
+	log *slog.Logger
+}
+
+func (c *keyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- keyDesc }
+
+func (c *keyCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.f == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	usage, err := c.f(ctx)
+	if err != nil {
+		if c.log != nil {
+			c.log.Warn("metrics: counting subscriptions per VAPID key failed", "error", err)
+		}
+		return
+	}
+	for _, u := range usage {
+		state := string(u.Key.State)
+		if u.Key.Revoked() {
+			state = "revoked"
+		}
+		ch <- prometheus.MustNewConstMetric(keyDesc, prometheus.GaugeValue, float64(u.Subscriptions),
+			strconv.Itoa(u.Key.ID), state)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/evpower/evpush/adapters/keyseal"
 	"github.com/evpower/evpush/adapters/postgres"
 	"github.com/evpower/evpush/adapters/queue"
 	"github.com/evpower/evpush/domain"
@@ -40,14 +38,29 @@ func setup(tb testing.TB) bundle {
 	db := testdb.Open(tb, testdb.New(tb))
 	store, err := postgres.NewStore(db)
 	require.NoError(tb, err)
-	return bundle{store: store, db: db, ctx: context.Background()}
+	b := bundle{store: store, db: db, ctx: context.Background()}
+	b.settle(tb)
+	return b
 }
+
+// settle stores a current VAPID key, testKeyID, for subscriptions to bind to.
+func (b bundle) settle(tb testing.TB) {
+	tb.Helper()
+	require.NoError(tb, b.store.Settle(b.ctx, domain.VAPIDKeys{}, newVAPID(tb)))
+}
+
+// testKeyID is the current key's ID in a settled test database: the
+// placeholder row migration 0003 makes on an empty table, filled (until
+// settled the placeholder, so subscriptions can bind to it either way).
+const testKeyID = 1
 
 // setupConnect opens a fresh migrated database the way the service does
 // (postgres.Connect: one pgx pool shared with database/sql).
 func setupConnect(tb testing.TB) bundle {
 	tb.Helper()
-	return connect(tb, testdb.New(tb))
+	b := connect(tb, testdb.New(tb))
+	b.settle(tb)
+	return b
 }
 
 func connect(tb testing.TB, dsn string) bundle {
@@ -85,13 +98,14 @@ func newEndpoint() string {
 func newSub(tb testing.TB, user string, t domain.UserType, endpoint string) domain.Subscription {
 	tb.Helper()
 	return domain.Subscription{
-		UserID:    user,
-		UserType:  t,
-		Endpoint:  endpoint,
-		P256dh:    randomBytes(tb, 65),
-		Auth:      randomBytes(tb, 16),
-		Locale:    "ru",
-		UserAgent: "Mozilla/5.0 test",
+		UserID:     user,
+		UserType:   t,
+		Endpoint:   endpoint,
+		P256dh:     randomBytes(tb, 65),
+		Auth:       randomBytes(tb, 16),
+		Locale:     "ru",
+		UserAgent:  "Mozilla/5.0 test",
+		VAPIDKeyID: testKeyID,
 	}
 }
 
@@ -516,147 +530,6 @@ func TestRecordResult(t *testing.T) {
 	require.NoError(t, b.store.RecordResult(b.ctx, "00000000-0000-0000-0000-000000000000", true, time.Now()))
 }
 
-func TestGetOrCreateConcurrent(t *testing.T) {
-	t.Parallel()
-	b := setupConnect(t)
-
-	const n = 10
-	candidates := make([]domain.VAPIDKeys, n)
-	for i := range candidates {
-		k, err := domain.GenerateVAPIDKeys()
-		require.NoError(t, err)
-		candidates[i] = k
-	}
-	got := make([]domain.VAPIDKeys, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { got[i], errs[i] = b.store.GetOrCreate(b.ctx, candidates[i]) })
-	}
-	wg.Wait()
-	for i := range n {
-		require.NoError(t, errs[i])
-		require.Equal(t, got[0], got[i])
-	}
-	require.Contains(t, candidates, got[0])
-	require.NoError(t, got[0].Validate())
-
-	// Later calls keep the stored pair.
-	other, err := domain.GenerateVAPIDKeys()
-	require.NoError(t, err)
-	again, err := b.store.GetOrCreate(b.ctx, other)
-	require.NoError(t, err)
-	require.Equal(t, got[0], again)
-}
-
-// sealer is a VAPID key sealer with a fresh random key.
-func sealer(tb testing.TB) *keyseal.Sealer {
-	tb.Helper()
-	s, err := keyseal.New(randomBytes(tb, keyseal.KeySize), postgres.VAPIDKeyPurpose)
-	require.NoError(tb, err)
-	return s
-}
-
-// storedPrivateKey is the vapid_keys row's private_key as it is at rest.
-func (b bundle) storedPrivateKey(tb testing.TB) string {
-	tb.Helper()
-	var v string
-	require.NoError(tb, b.db.QueryRowContext(b.ctx, "SELECT private_key FROM vapid_keys WHERE id = 1").Scan(&v))
-	return v
-}
-
-func (b bundle) withOptions(tb testing.TB, opts ...postgres.Option) *postgres.Store {
-	tb.Helper()
-	store, err := postgres.NewStore(b.db, opts...)
-	require.NoError(tb, err)
-	return store
-}
-
-func TestGetOrCreateEncrypted(t *testing.T) {
-	t.Parallel()
-	b := setupConnect(t)
-	key := sealer(t)
-	store := b.withOptions(t, postgres.WithVAPIDKeyEncryption(key))
-
-	candidate, err := domain.GenerateVAPIDKeys()
-	require.NoError(t, err)
-	got, err := store.GetOrCreate(b.ctx, candidate)
-	require.NoError(t, err)
-	require.Equal(t, candidate, got, "returned decrypted")
-
-	stored := b.storedPrivateKey(t)
-	require.True(t, strings.HasPrefix(stored, keyseal.Prefix), "stored sealed: %.10s…", stored)
-	require.NotContains(t, stored, candidate.PrivateKey)
-	plain, sealed, err := key.Open(stored)
-	require.NoError(t, err)
-	require.True(t, sealed)
-	require.Equal(t, candidate.PrivateKey, plain)
-
-	// Later calls decrypt the stored pair.
-	other, err := domain.GenerateVAPIDKeys()
-	require.NoError(t, err)
-	again, err := store.GetOrCreate(b.ctx, other)
-	require.NoError(t, err)
-	require.Equal(t, candidate, again)
-	require.Equal(t, stored, b.storedPrivateKey(t), "a sealed row is left as it is")
-
-	// Without the key, or with another one, the row cannot be used.
-	_, err = b.store.GetOrCreate(b.ctx, other)
-	require.ErrorIs(t, err, keyseal.ErrNoKey)
-	_, err = b.withOptions(t, postgres.WithVAPIDKeyEncryption(sealer(t))).GetOrCreate(b.ctx, other)
-	require.ErrorIs(t, err, keyseal.ErrWrongKey)
-	require.Equal(t, stored, b.storedPrivateKey(t), "a failed read changes nothing")
-
-	// An altered ciphertext does not open either.
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(stored, keyseal.Prefix))
-	require.NoError(t, err)
-	raw[len(raw)/2] ^= 0x01
-	_, err = b.db.ExecContext(b.ctx, "UPDATE vapid_keys SET private_key = $1",
-		keyseal.Prefix+base64.RawURLEncoding.EncodeToString(raw))
-	require.NoError(t, err)
-	_, err = store.GetOrCreate(b.ctx, other)
-	require.ErrorIs(t, err, keyseal.ErrWrongKey)
-}
-
-func TestGetOrCreateSealsPlainRowOnce(t *testing.T) {
-	t.Parallel()
-	b := setupConnect(t)
-	plainKeys, err := b.store.GetOrCreate(b.ctx, newVAPID(t))
-	require.NoError(t, err)
-	require.Equal(t, plainKeys.PrivateKey, b.storedPrivateKey(t), "no key: stored in plain text")
-
-	// Several instances with the key start together on the plain row: one
-	// seals it, and all of them use the same pair.
-	key := sealer(t)
-	const n = 4
-	got := make([]domain.VAPIDKeys, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		store := b.withOptions(t, postgres.WithVAPIDKeyEncryption(key))
-		candidate := newVAPID(t)
-		wg.Go(func() { got[i], errs[i] = store.GetOrCreate(b.ctx, candidate) })
-	}
-	wg.Wait()
-	for i := range n {
-		require.NoError(t, errs[i])
-		require.Equal(t, plainKeys, got[i])
-	}
-	stored := b.storedPrivateKey(t)
-	require.True(t, keyseal.IsSealed(stored))
-	require.NotContains(t, stored, plainKeys.PrivateKey)
-	plain, _, err := key.Open(stored)
-	require.NoError(t, err)
-	require.Equal(t, plainKeys.PrivateKey, plain)
-}
-
-func newVAPID(tb testing.TB) domain.VAPIDKeys {
-	tb.Helper()
-	k, err := domain.GenerateVAPIDKeys()
-	require.NoError(tb, err)
-	return k
-}
-
 func TestPing(t *testing.T) {
 	t.Parallel()
 	require.NoError(t, setup(t).store.Ping(context.Background()))
@@ -729,7 +602,10 @@ func requireAllUnavailable(tb testing.TB, store *postgres.Store) {
 	require.ErrorIs(tb, store.Delete(ctx, "00000000-0000-0000-0000-000000000000", "https://x"), domain.ErrUnavailable)
 	require.ErrorIs(tb, store.RecordResult(ctx, "00000000-0000-0000-0000-000000000000", true, time.Now()), domain.ErrUnavailable)
 
-	_, err = store.GetOrCreate(ctx, domain.VAPIDKeys{PublicKey: "p", PrivateKey: "k"})
+	require.ErrorIs(tb, store.Settle(ctx, domain.VAPIDKeys{}, domain.VAPIDKeys{PublicKey: "p", PrivateKey: "k"}), domain.ErrUnavailable)
+	_, err = store.Keys(ctx)
+	require.ErrorIs(tb, err, domain.ErrUnavailable)
+	_, err = store.KeyUsage(ctx)
 	require.ErrorIs(tb, err, domain.ErrUnavailable)
 
 	require.ErrorIs(tb, store.Ping(ctx), domain.ErrUnavailable)
@@ -821,6 +697,7 @@ func TestMigrateConcurrentIdempotent(t *testing.T) {
 	require.False(t, pending, "testdb databases are migrated")
 
 	migrateTwice(t, b.db)
+	b.settle(t)
 
 	pending, err = postgres.Pending(b.ctx, b.db)
 	require.NoError(t, err)

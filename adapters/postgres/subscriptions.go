@@ -73,6 +73,7 @@ type subscriptionRow struct {
 	UpdatedAt     time.Time
 	LastSuccessAt *time.Time
 	FailureCount  int
+	VAPIDKeyID    int `gorm:"column:vapid_key_id"`
 }
 
 func (subscriptionRow) TableName() string { return "push_subscriptions" }
@@ -95,6 +96,7 @@ func (r subscriptionRow) toDomain() domain.Subscription {
 		UpdatedAt:     r.UpdatedAt,
 		LastSuccessAt: r.LastSuccessAt,
 		FailureCount:  r.FailureCount,
+		VAPIDKeyID:    r.VAPIDKeyID,
 	}
 }
 
@@ -120,12 +122,15 @@ func (r subscriptionRow) toDomain() domain.Subscription {
 // for IN builds a hash table on every call, some 15 % of the statement's
 // cost for a user under the cap, which is nearly every subscribe.
 //
+// The VAPID key follows the latest subscribe: it is the key the browser's
+// subscription on this endpoint was made with.
+//
 // Arguments: $1 user, $2 type, $3 endpoint, $4 p256dh, $5 auth, $6 locale,
-// $7 user agent, $8 keep.
+// $7 user agent, $8 keep, $9 VAPID key id.
 const upsertSQL = `
 WITH up AS (
-INSERT INTO push_subscriptions (user_id, user_type, endpoint, p256dh, auth, locale, user_agent)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO push_subscriptions (user_id, user_type, endpoint, p256dh, auth, locale, user_agent, vapid_key_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $9)
 ON CONFLICT (endpoint) DO UPDATE SET
     user_id = EXCLUDED.user_id,
     user_type = EXCLUDED.user_type,
@@ -133,6 +138,7 @@ ON CONFLICT (endpoint) DO UPDATE SET
     auth = EXCLUDED.auth,
     locale = EXCLUDED.locale,
     user_agent = EXCLUDED.user_agent,
+    vapid_key_id = EXCLUDED.vapid_key_id,
     updated_at = now(),
     failure_count = 0
 WHERE (push_subscriptions.user_id = EXCLUDED.user_id AND push_subscriptions.user_type = EXCLUDED.user_type)
@@ -153,7 +159,7 @@ SELECT * FROM up`
 // domain.ErrEndpointTaken and nothing is written.
 func (s *Store) Upsert(ctx context.Context, sub domain.Subscription, keep int) (domain.Subscription, bool, error) {
 	args := []any{sub.UserID, string(sub.UserType), sub.Endpoint,
-		domain.EncodeBase64URL(sub.P256dh), domain.EncodeBase64URL(sub.Auth), sub.Locale, sub.UserAgent, keep}
+		domain.EncodeBase64URL(sub.P256dh), domain.EncodeBase64URL(sub.Auth), sub.Locale, sub.UserAgent, keep, sub.VAPIDKeyID}
 	var created bool
 	err := s.withPgx(ctx, func(c *pgx.Conn) error {
 		return c.QueryRow(ctx, upsertSQL, args...).
@@ -161,6 +167,9 @@ func (s *Store) Upsert(ctx context.Context, sub domain.Subscription, keep int) (
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Subscription{}, false, domain.ErrEndpointTaken
+	}
+	if isForeignKeyViolation(err) {
+		return domain.Subscription{}, false, errKeyGone
 	}
 	if err != nil {
 		return domain.Subscription{}, false, fmt.Errorf("error upserting subscription: %w", translate(err))
@@ -238,13 +247,13 @@ func (s *Store) ListByUser(ctx context.Context, userID string) ([]domain.Subscri
 
 // subscriptionColumns are what scanSubscription reads, in its order.
 const subscriptionColumns = `id, user_id, user_type, endpoint, p256dh, auth, locale, user_agent,
-	created_at, updated_at, last_success_at, failure_count`
+	created_at, updated_at, last_success_at, failure_count, vapid_key_id`
 
 // scanSubscription reads one row of subscriptionColumns.
 func scanSubscription(scan func(dest ...any) error) (domain.Subscription, error) {
 	var r subscriptionRow
 	err := scan(&r.ID, &r.UserID, &r.UserType, &r.Endpoint, &r.P256dh, &r.Auth, &r.Locale, &r.UserAgent,
-		&r.CreatedAt, &r.UpdatedAt, &r.LastSuccessAt, &r.FailureCount)
+		&r.CreatedAt, &r.UpdatedAt, &r.LastSuccessAt, &r.FailureCount, &r.VAPIDKeyID)
 	return r.toDomain(), err
 }
 
@@ -343,68 +352,6 @@ func (s *Store) CountByType(ctx context.Context) (map[string]int, error) {
 		counts[r.UserType] = r.N
 	}
 	return counts, nil
-}
-
-// VAPIDKeyPurpose is the additional data the VAPID private key is sealed
-// with: a ciphertext made for anything else does not open as this key.
-const VAPIDKeyPurpose = "evpush vapid_keys private_key"
-
-// GetOrCreate implements ports.VAPIDKeyStore. The insert is a no-op when a
-// pair exists, and the row lock of a concurrent insert makes the loser wait
-// and then read the winner's pair.
-//
-// With WithVAPIDKeyEncryption the private key is stored sealed, and a plain
-// one (stored before the key was configured) is sealed on the way. A sealed
-// row errors with keyseal.ErrNoKey without the option, and with
-// keyseal.ErrWrongKey when the configured key is not the one it was sealed
-// with.
-func (s *Store) GetOrCreate(ctx context.Context, candidate domain.VAPIDKeys) (domain.VAPIDKeys, error) {
-	db := s.db.WithContext(ctx)
-	private := candidate.PrivateKey
-	if s.vapidSealer != nil {
-		var err error
-		if private, err = s.vapidSealer.Seal(candidate.PrivateKey); err != nil {
-			return domain.VAPIDKeys{}, fmt.Errorf("error encrypting the VAPID private key: %w", err)
-		}
-	}
-	err := db.Exec(`INSERT INTO vapid_keys (id, public_key, private_key) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		candidate.PublicKey, private).Error
-	if err != nil {
-		return domain.VAPIDKeys{}, fmt.Errorf("error storing VAPID keys: %w", translate(err))
-	}
-	// Two rounds at most: the second only follows an update that lost to
-	// another instance sealing the same row, and then finds it sealed.
-	for range 2 {
-		var row struct{ PublicKey, PrivateKey string }
-		if err := db.Raw(`SELECT public_key, private_key FROM vapid_keys WHERE id = 1`).Scan(&row).Error; err != nil {
-			return domain.VAPIDKeys{}, fmt.Errorf("error reading VAPID keys: %w", translate(err))
-		}
-		plain, sealed, err := s.vapidSealer.Open(row.PrivateKey)
-		if err != nil {
-			return domain.VAPIDKeys{}, fmt.Errorf("error decrypting the VAPID private key (table vapid_keys): %w", err)
-		}
-		keys := domain.VAPIDKeys{PublicKey: row.PublicKey, PrivateKey: plain}
-		if sealed || s.vapidSealer == nil {
-			return keys, nil
-		}
-		// A plain row, written before encryption was configured: seal it.
-		// The update only applies to the plain value just read, so of
-		// several instances starting together one seals it and the others
-		// update nothing, then read the sealed row again: should they hold
-		// a different key, they fail now rather than on a later restart.
-		enc, err := s.vapidSealer.Seal(plain)
-		if err != nil {
-			return domain.VAPIDKeys{}, fmt.Errorf("error encrypting the VAPID private key: %w", err)
-		}
-		res := db.Exec(`UPDATE vapid_keys SET private_key = ? WHERE id = 1 AND private_key = ?`, enc, row.PrivateKey)
-		if res.Error != nil {
-			return domain.VAPIDKeys{}, fmt.Errorf("error encrypting the stored VAPID private key: %w", translate(res.Error))
-		}
-		if res.RowsAffected == 1 {
-			return keys, nil
-		}
-	}
-	return domain.VAPIDKeys{}, errors.New("error encrypting the stored VAPID private key: the row keeps changing")
 }
 
 // Ping checks that the database answers.

@@ -37,7 +37,7 @@ func BenchmarkSend(b *testing.B) {
 	p256dh, _ := domain.DecodeBase64(d.P256dh)
 	auth, _ := domain.DecodeBase64(d.Auth)
 	sub := domain.Subscription{ID: "s", Endpoint: d.Endpoint, P256dh: p256dh, Auth: auth}
-	s := webpush.NewSender(webpush.Config{AllowLoopback: true, Keys: keys, Subject: "mailto:ops@evpower.kg"})
+	s := webpush.NewSender(webpush.Config{AllowLoopback: true, Keys: oneKey(b, keys), Subject: "mailto:ops@evpower.kg"})
 	n := benchNotification()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -120,7 +120,7 @@ func TestSenderRefusesInternalAddressesAtConnect(t *testing.T) {
 	t.Cleanup(srv.Close)
 	keys, err := domain.GenerateVAPIDKeys()
 	require.NoError(t, err)
-	sender := webpush.NewSender(webpush.Config{Keys: keys, Subject: "mailto:ops@evpower.kg"}) // loopback not allowed
+	sender := webpush.NewSender(webpush.Config{Keys: oneKey(t, keys), Subject: "mailto:ops@evpower.kg"}) // loopback not allowed
 	p256dh, _ := domain.DecodeBase64("BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4")
 	auth, _ := domain.DecodeBase64("BTBZMqHH6r4Tts7J_aSIgg")
 	for _, endpoint := range []string{srv.URL + "/push/x", "http://localhost:" + srv.URL[len("http://127.0.0.1:"):] + "/push/x"} {

@@ -40,9 +40,16 @@ var recordBuckets = []int{1024, 2048, MaxRecordSize}
 // DefaultTimeout bounds one request to a push service.
 const DefaultTimeout = 10 * time.Second
 
+// Keyring is where the sender finds the key pair a subscription was made
+// with, by the key ID the subscription records: a push service refuses a
+// push signed with any other.
+type Keyring interface {
+	Key(id int) (domain.VAPIDKey, bool)
+}
+
 // Config configures the Sender.
 type Config struct {
-	Keys domain.VAPIDKeys
+	Keys Keyring
 	// Subject is the VAPID contact: "mailto:ops@example.com" or an https URL.
 	Subject string
 	// Timeout bounds one request (connect to last byte); 0 means DefaultTimeout.
@@ -62,7 +69,7 @@ const DefaultConcurrency = 64
 
 // Sender implements ports.PushSender.
 type Sender struct {
-	keys       domain.VAPIDKeys
+	keys       Keyring
 	subscriber string
 	client     *http.Client
 }
@@ -98,8 +105,17 @@ func NewSender(cfg Config) *Sender {
 	}
 }
 
-// Send implements ports.PushSender.
+// Send implements ports.PushSender. It signs with the subscription's own
+// key; when that key may not sign (revoked, its private half not here, or
+// unknown), nothing is sent and the outcome is OutcomeWithheld.
 func (s *Sender) Send(ctx context.Context, sub domain.Subscription, n domain.Notification) (domain.PushResult, error) {
+	key, ok := s.keys.Key(sub.VAPIDKeyID)
+	if !ok {
+		return domain.PushResult{Outcome: domain.OutcomeWithheld, Reason: domain.WithheldUnknownKey}, nil
+	}
+	if !key.CanSign() {
+		return domain.PushResult{Outcome: domain.OutcomeWithheld, Reason: key.WhyNotSigning()}, nil
+	}
 	payload, err := Payload(n)
 	if err != nil {
 		return domain.PushResult{Outcome: domain.OutcomeRejected, Reason: "payload"}, err
@@ -118,8 +134,8 @@ func (s *Sender) Send(ctx context.Context, sub domain.Subscription, n domain.Not
 	}, &webpushgo.Options{
 		HTTPClient:      s.client,
 		Subscriber:      s.subscriber,
-		VAPIDPublicKey:  s.keys.PublicKey,
-		VAPIDPrivateKey: s.keys.PrivateKey,
+		VAPIDPublicKey:  key.PublicKey,
+		VAPIDPrivateKey: key.PrivateKey,
 		TTL:             ttlSeconds(n.TTL),
 		Urgency:         webpushgo.Urgency(n.Urgency),
 		Topic:           n.Topic,

@@ -41,7 +41,7 @@ func newSetup(tb testing.TB, cfg webpush.Config) setup {
 	tb.Helper()
 	keys, err := domain.GenerateVAPIDKeys()
 	require.NoError(tb, err)
-	cfg.Keys = keys
+	cfg.Keys = oneKey(tb, keys)
 	cfg.AllowLoopback = true // the push service is on loopback
 	if cfg.Subject == "" {
 		cfg.Subject = subject
@@ -281,7 +281,7 @@ func TestSendBodySize(t *testing.T) {
 	t.Parallel()
 	keys, err := domain.GenerateVAPIDKeys()
 	require.NoError(t, err)
-	sender := webpush.NewSender(webpush.Config{AllowLoopback: true, Keys: keys, Subject: subject})
+	sender := webpush.NewSender(webpush.Config{AllowLoopback: true, Keys: oneKey(t, keys), Subject: subject})
 
 	// webpush-go pads to the record size: the sender picks the smallest of
 	// 1024, 2048 and 3000 bytes that holds the payload plus 103 bytes.
@@ -403,7 +403,7 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 
 			keys, err := domain.GenerateVAPIDKeys()
 			require.NoError(t, err)
-			sender := webpush.NewSender(webpush.Config{AllowLoopback: true, Keys: keys, Subject: subject})
+			sender := webpush.NewSender(webpush.Config{AllowLoopback: true, Keys: oneKey(t, keys), Subject: subject})
 			rec := newRecorder(t) // only for a valid key pair
 			sub := rec.subscription()
 			sub.Endpoint = redir.URL + "/push/dev"
@@ -785,7 +785,7 @@ func TestSendKeepsAConnectionPerConcurrentSend(t *testing.T) {
 	sub.Endpoint = ts.URL + "/push/dev"
 	keys, err := domain.GenerateVAPIDKeys()
 	require.NoError(t, err)
-	sender := webpush.NewSender(webpush.Config{Keys: keys, Subject: subject, AllowLoopback: true, Concurrency: n})
+	sender := webpush.NewSender(webpush.Config{Keys: oneKey(t, keys), Subject: subject, AllowLoopback: true, Concurrency: n})
 
 	var dialledBefore int
 	for round := range 2 {

@@ -3,7 +3,9 @@
 //	evpush serve [-migrate=false] [-api-only|-workers-only]
 //	                                run the API and the workers (migrates first by default)
 //	evpush migrate                  apply River's and evpush's migrations
-//	evpush vapid                    generate and print a VAPID key pair
+//	evpush vapid [generate]         generate and print a VAPID key pair
+//	evpush vapid rotate [-revoke]   make a new current VAPID key; the old one retires
+//	evpush vapid list               list the VAPID keys and the subscriptions each holds
 //	evpush token -user ID [-type client|owner] [-ttl 24h]
 //	                                mint a development JWT with JWT_SECRET
 package main
@@ -32,7 +34,8 @@ const usage = `usage: evpush <command> [flags]
 commands:
   serve     run the HTTP API (migrates first unless -migrate=false)
   migrate   apply River's and evpush's database migrations
-  vapid     generate and print a VAPID key pair
+  vapid     VAPID keys: generate (the default) prints a fresh pair; rotate [-revoke]
+            makes a new current key in the database; list shows the keys
   token     mint a development JWT signed with JWT_SECRET
 
 Configuration comes from the environment; see README.md.
@@ -59,7 +62,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	case "migrate":
 		return migrate(ctx)
 	case "vapid":
-		return vapid(stdout)
+		return vapid(ctx, args, stdout)
 	case "token":
 		return token(args, stdout)
 	case "help", "-h", "--help":
@@ -119,13 +122,56 @@ func migrate(ctx context.Context) error {
 	return nil
 }
 
-func vapid(stdout io.Writer) error {
-	k, err := domain.GenerateVAPIDKeys()
-	if err != nil {
+const vapidUsage = `usage: evpush vapid [generate | rotate [-revoke] | list]
+
+  generate        print a fresh key pair (VAPID_PUBLIC_KEY=… VAPID_PRIVATE_KEY=…); the default
+  rotate          make a new current key in the database; the current one retires and signs on
+                  for its subscriptions until their devices move to the new key
+  rotate -revoke  the same, and the old key stops signing at once (it leaked): its devices get
+                  nothing until they move
+  list            the keys, their states and how many subscriptions each still holds
+
+rotate and list use DATABASE_URL and VAPID_KEY_ENCRYPTION_KEY as the service does (README,
+"Rotating the VAPID key"). rotate refuses while VAPID_PUBLIC_KEY/VAPID_PRIVATE_KEY are set.
+`
+
+func vapid(ctx context.Context, args []string, stdout io.Writer) error {
+	sub := "generate"
+	if len(args) > 0 {
+		sub, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("vapid "+sub, flag.ContinueOnError)
+	revoke := fs.Bool("revoke", false, "rotate: the old key stops signing at once (compromise)")
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "VAPID_PUBLIC_KEY=%s\nVAPID_PRIVATE_KEY=%s\n", k.PublicKey, k.PrivateKey)
-	return nil
+	if fs.NArg() > 0 || (*revoke && sub != "rotate") {
+		fmt.Fprint(os.Stderr, vapidUsage)
+		return fmt.Errorf("vapid %s: unexpected arguments", sub)
+	}
+	switch sub {
+	case "generate":
+		k, err := domain.GenerateVAPIDKeys()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "VAPID_PUBLIC_KEY=%s\nVAPID_PRIVATE_KEY=%s\n", k.PublicKey, k.PrivateKey)
+		return nil
+	case "rotate", "list":
+		cfg, err := wiring.LoadConfig(os.Getenv)
+		if err != nil {
+			return err
+		}
+		if sub == "list" {
+			return wiring.ListVAPIDKeys(ctx, cfg, stdout)
+		}
+		return wiring.RotateVAPIDKey(ctx, cfg, *revoke, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, vapidUsage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, vapidUsage)
+	return fmt.Errorf("unknown vapid command %q", sub)
 }
 
 func token(args []string, stdout io.Writer) error {

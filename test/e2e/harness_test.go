@@ -72,7 +72,7 @@ func setupOn(t testing.TB, dbURL, serviceDB string, extra map[string]string, opt
 		vars[k] = v
 	}
 	e.Svc = startLogged(t, vars, opts, e.Logs)
-	e.Push = pushservice.New(t, pushservice.WithVAPIDPublicKey(e.Svc.Keys.PublicKey))
+	e.Push = pushservice.New(t, pushservice.WithVAPIDPublicKey(e.Svc.CurrentKey().PublicKey))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	e.URL = "http://" + ln.Addr().String()

@@ -37,7 +37,7 @@ func TestVAPIDPublicKey(t *testing.T) {
 
 	// A restart (a second instance on the same database) keeps the key.
 	again := start(t, map[string]string{"DATABASE_URL": e.DBURL, "JWT_SECRET": testSecret})
-	require.Equal(t, key, again.Keys.PublicKey)
+	require.Equal(t, key, again.CurrentKey().PublicKey)
 }
 
 func TestVAPIDKeysAgreeWhenInstancesStartTogether(t *testing.T) {
@@ -52,7 +52,7 @@ func TestVAPIDKeysAgreeWhenInstancesStartTogether(t *testing.T) {
 	for i := range keys {
 		wg.Go(func() {
 			svc := start(t, map[string]string{"DATABASE_URL": e.DBURL, "JWT_SECRET": testSecret})
-			keys[i] = svc.Keys.PublicKey
+			keys[i] = svc.CurrentKey().PublicKey
 		})
 	}
 	wg.Wait()

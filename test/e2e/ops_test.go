@@ -415,5 +415,5 @@ func TestLogsKeepSecretsOut(t *testing.T) {
 		require.NotContains(t, logs, d.Auth)
 	}
 	require.NotContains(t, logs, tok, "no token")
-	require.NotContains(t, logs, e.Svc.Keys.PrivateKey, "no VAPID private key")
+	require.NotContains(t, logs, e.Svc.CurrentKey().PrivateKey, "no VAPID private key")
 }

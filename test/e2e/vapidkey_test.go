@@ -31,11 +31,11 @@ func encryptionKey(t testing.TB) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// storedPrivateKey is the vapid_keys row's private_key as it is at rest.
+// storedPrivateKey is the current key's private_key as it is at rest.
 func (e *env) storedPrivateKey() string {
 	e.t.Helper()
 	var v string
-	require.NoError(e.t, e.Svc.DB.QueryRow("SELECT private_key FROM vapid_keys WHERE id = 1").Scan(&v))
+	require.NoError(e.t, e.Svc.DB.QueryRow("SELECT private_key FROM vapid_keys WHERE state = 'current'").Scan(&v))
 	return v
 }
 
@@ -84,11 +84,11 @@ func TestVAPIDKeyGeneratedIsStoredEncrypted(t *testing.T) {
 	key := encryptionKey(t)
 	e := setup(t, map[string]string{"VAPID_KEY_ENCRYPTION_KEY": key, "LOG_LEVEL": "debug"})
 
-	e.requireSealedWith(key, e.Svc.Keys)
-	require.Equal(t, e.Svc.Keys.PublicKey, e.publicKey())
+	e.requireSealedWith(key, e.Svc.CurrentKey())
+	require.Equal(t, e.Svc.CurrentKey().PublicKey, e.publicKey())
 	require.NotContains(t, e.Logs.String(), "plain text", "no warning with the key set")
 	require.NotContains(t, e.Logs.String(), key, "no key material in logs")
-	require.NotContains(t, e.Logs.String(), e.Svc.Keys.PrivateKey, "no key material in logs")
+	require.NotContains(t, e.Logs.String(), e.Svc.CurrentKey().PrivateKey, "no key material in logs")
 
 	// The decrypted key signs: the push service verifies VAPID on a test push.
 	tok := driverToken(t, "driver-1")
@@ -101,13 +101,13 @@ func TestVAPIDKeyGeneratedIsStoredEncrypted(t *testing.T) {
 
 	// A restart with the same key reads the same pair.
 	again := start(t, map[string]string{"DATABASE_URL": e.DBURL, "JWT_SECRET": testSecret, "VAPID_KEY_ENCRYPTION_KEY": key})
-	require.Equal(t, e.Svc.Keys, again.Keys)
+	require.Equal(t, e.Svc.CurrentKey(), again.CurrentKey())
 }
 
 func TestVAPIDKeyPlainRowIsEncryptedOnFirstStartWithKey(t *testing.T) {
 	t.Parallel()
 	plain := setup(t, nil) // before VAPID_KEY_ENCRYPTION_KEY existed
-	require.Equal(t, plain.Svc.Keys.PrivateKey, plain.storedPrivateKey(), "no key: plain text")
+	require.Equal(t, plain.Svc.CurrentKey().PrivateKey, plain.storedPrivateKey(), "no key: plain text")
 	before := plain.publicKey()
 
 	// The same key in the URL-safe, unpadded form: any base64 will do.
@@ -118,8 +118,8 @@ func TestVAPIDKeyPlainRowIsEncryptedOnFirstStartWithKey(t *testing.T) {
 		map[string]string{"VAPID_KEY_ENCRYPTION_KEY": base64.RawURLEncoding.EncodeToString(raw)}, wiring.Options{})
 
 	require.Equal(t, before, sealed.publicKey(), "browsers' subscriptions stay valid")
-	require.Equal(t, plain.Svc.Keys, sealed.Svc.Keys)
-	sealed.requireSealedWith(key, plain.Svc.Keys)
+	require.Equal(t, plain.Svc.CurrentKey(), sealed.Svc.CurrentKey())
+	sealed.requireSealedWith(key, plain.Svc.CurrentKey())
 }
 
 func TestVAPIDKeyEncryptedConsistentlyWhenInstancesStartTogether(t *testing.T) {
@@ -147,7 +147,7 @@ func TestVAPIDKeyEncryptedConsistentlyWhenInstancesStartTogether(t *testing.T) {
 					svc := start(t, map[string]string{
 						"DATABASE_URL": e.DBURL, "JWT_SECRET": testSecret, "VAPID_KEY_ENCRYPTION_KEY": key,
 					})
-					keys[i] = svc.Keys
+					keys[i] = svc.CurrentKey()
 				})
 			}
 			wg.Wait()
@@ -156,7 +156,7 @@ func TestVAPIDKeyEncryptedConsistentlyWhenInstancesStartTogether(t *testing.T) {
 			}
 			require.NoError(t, keys[0].Validate())
 			if tt.reset == "" {
-				require.Equal(t, e.Svc.Keys, keys[0], "the plain row's pair is kept")
+				require.Equal(t, e.Svc.CurrentKey(), keys[0], "the plain row's pair is kept")
 			}
 			e.requireSealedWith(key, keys[0])
 		})
@@ -174,7 +174,7 @@ func TestVAPIDKeyWrongOrMissingEncryptionKeyStopsStartUp(t *testing.T) {
 	logs, err := tryStart(t, with(base, "VAPID_KEY_ENCRYPTION_KEY", wrong))
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "VAPID_KEY_ENCRYPTION_KEY does not decrypt the stored VAPID private key")
-	for _, secret := range []string{key, wrong, e.Svc.Keys.PrivateKey, stored} {
+	for _, secret := range []string{key, wrong, e.Svc.CurrentKey().PrivateKey, stored} {
 		require.NotContains(t, err.Error(), secret, "no key material in the error")
 		require.NotContains(t, logs, secret, "no key material in the logs")
 	}
@@ -212,7 +212,7 @@ func TestVAPIDKeyPlainTextWarning(t *testing.T) {
 			} else {
 				require.NotContains(t, logs, "plain text")
 			}
-			require.NotContains(t, logs, e.Svc.Keys.PrivateKey)
+			require.NotContains(t, logs, e.Svc.CurrentKey().PrivateKey)
 		})
 	}
 }

@@ -132,22 +132,36 @@ type Device struct {
 	Endpoint string // s.URL + "/push/" + ID (NewDeviceAt: its host's URL)
 	P256dh   string // raw base64url 65-byte uncompressed P-256 public key
 	Auth     string // raw base64url 16-byte authentication secret
+	// Key is the application server key the subscription was made with
+	// (WithKey; raw base64url), or "" for the server's (WithVAPIDPublicKey).
+	Key string
 
 	priv *ecdh.PrivateKey
 	auth []byte
 }
 
+// DeviceOption configures a device made by NewDevice or NewDeviceAt.
+type DeviceOption func(*Device)
+
+// WithKey binds the device to an application server key (base64url, raw or
+// padded), as pushManager.subscribe({applicationServerKey}) binds a
+// browser's subscription: a push signed with any other VAPID key is
+// answered 403, as FCM does, whatever WithVAPIDPublicKey says.
+func WithKey(publicKey string) DeviceOption {
+	return func(d *Device) { d.Key = strings.TrimRight(publicKey, "=") }
+}
+
 // NewDevice creates a subscription with fresh keys. It answers 201 until
 // Respond says otherwise.
-func (s *Server) NewDevice() *Device {
-	return s.newDevice(s.URL)
+func (s *Server) NewDevice(opts ...DeviceOption) *Device {
+	return s.newDevice(s.URL, opts)
 }
 
 // NewDeviceAt is NewDevice with the endpoint on host (a loopback address
 // such as 127.0.0.2), served by a listener of its own: many
 // endpoint hosts, as a sender meets across push services and their
 // subdomains. The listener is started on the host's first device.
-func (s *Server) NewDeviceAt(host string) (*Device, error) {
+func (s *Server) NewDeviceAt(host string, opts ...DeviceOption) (*Device, error) {
 	s.mu.Lock()
 	ts := s.hosts[host]
 	s.mu.Unlock()
@@ -167,10 +181,10 @@ func (s *Server) NewDeviceAt(host string) (*Device, error) {
 			started.Close()
 		}
 	}
-	return s.newDevice(ts.URL), nil
+	return s.newDevice(ts.URL, opts), nil
 }
 
-func (s *Server) newDevice(baseURL string) *Device {
+func (s *Server) newDevice(baseURL string, opts []DeviceOption) *Device {
 	priv, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
 		panic(err) // crypto/rand does not fail on supported platforms
@@ -186,6 +200,9 @@ func (s *Server) newDevice(baseURL string) *Device {
 		auth:   auth,
 	}
 	d.Endpoint = baseURL + "/push/" + d.ID
+	for _, o := range opts {
+		o(d)
+	}
 	s.mu.Lock()
 	s.devices[d.ID] = &device{Device: d, script: []Response{{Status: http.StatusCreated}}}
 	s.mu.Unlock()
@@ -397,7 +414,10 @@ func (s *Server) verify(r *http.Request, origin string, d *Device, full bool, m 
 	if err != nil {
 		return 403, fmt.Errorf("vapid: %w", err)
 	}
-	if key = strings.TrimRight(key, "="); s.vapidKey != "" && key != s.vapidKey {
+	// A subscription is bound to the key it was made with: its own, else
+	// the one the whole server was told to expect.
+	want := cmp.Or(d.Key, s.vapidKey)
+	if key = strings.TrimRight(key, "="); want != "" && key != want {
 		return 403, fmt.Errorf("vapid: k=%s is not the subscription's application server key", key)
 	}
 

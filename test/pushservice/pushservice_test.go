@@ -421,3 +421,31 @@ func BenchmarkServer(b *testing.B) {
 		})
 	}
 }
+
+// TestDeviceBoundToKey: a device made WithKey accepts pushes signed with
+// that key only, whatever the server expects of its other devices, and
+// answers any other key 403, as FCM does for a subscription made with
+// another applicationServerKey.
+func TestDeviceBoundToKey(t *testing.T) {
+	t.Parallel()
+	a, b := newSigner(t), newSigner(t)
+	s := New(t, WithVAPIDPublicKey(a.k))
+	onA := s.NewDevice()
+	onB := s.NewDevice(WithKey(b.k + "="))
+	require.Equal(t, b.k, onB.Key, "stored raw")
+	atHost, err := s.NewDeviceAt("127.0.0.3", WithKey(b.k))
+	require.NoError(t, err)
+
+	signedA, signedB := sender{t, s, a, "mailto:ops@example.com"}, sender{t, s, b, "mailto:ops@example.com"}
+	require.Equal(t, http.StatusCreated, signedA.send(onA, "a", nil))
+	require.Equal(t, http.StatusForbidden, signedB.send(onA, "b", nil))
+	require.Equal(t, http.StatusCreated, signedB.send(onB, "b", nil))
+	require.Equal(t, http.StatusForbidden, signedA.send(onB, "a", nil), "the server's key is not this device's")
+	require.Equal(t, http.StatusCreated, signedB.send(atHost, "b", nil))
+	require.Equal(t, http.StatusForbidden, signedA.send(atHost, "a", nil))
+
+	msgs := s.Messages(onB)
+	require.Equal(t, []int{201, 403}, statuses(msgs))
+	require.Equal(t, "b", string(msgs[0].Payload))
+	require.Contains(t, msgs[1].Err, "is not the subscription's application server key")
+}

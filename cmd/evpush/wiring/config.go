@@ -66,6 +66,9 @@ type Config struct {
 	// VAPIDKeyEncryptionKey (32 bytes) encrypts the VAPID private key the
 	// service stores in its database; nil: stored in plain text.
 	VAPIDKeyEncryptionKey []byte
+	// VAPIDReloadInterval is how often the keys are read again, so a
+	// rotation reaches running instances without a restart.
+	VAPIDReloadInterval time.Duration
 
 	PushPolicy  domain.EndpointPolicy
 	PushTimeout time.Duration
@@ -225,6 +228,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.VAPIDKeyEncryptionKey, err = keyseal.ParseKey(v)
 		check(wrapName("VAPID_KEY_ENCRYPTION_KEY", err))
 	}
+	// At most a minute: the README promises that a rotation reaches every
+	// instance within one.
+	c.VAPIDReloadInterval, err = durationEnv(env("VAPID_RELOAD_INTERVAL", ""), app.DefaultKeyReload, 100*time.Millisecond, time.Minute)
+	check(wrapName("VAPID_RELOAD_INTERVAL", err))
+	c.Cleanup.RetireAfter, err = durationEnv(env("VAPID_RETIRE_AFTER", ""), app.DefaultRetireAfter, time.Hour, 10*365*24*time.Hour)
+	check(wrapName("VAPID_RETIRE_AFTER", err))
 
 	c.PushPolicy.AllowedHosts = domain.DefaultPushHosts
 	if v := env("PUSH_ALLOWED_HOSTS", ""); v != "" {

@@ -2,7 +2,6 @@ package wiring
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -55,7 +54,9 @@ type Service struct {
 	Metrics *metrics.Metrics
 	App     *app.Service
 	Handler http.Handler
-	Keys    domain.VAPIDKeys
+	// VAPID is the keyring: reloaded every VAPIDReloadInterval while Run
+	// runs, so a rotation elsewhere reaches this instance.
+	VAPID   *app.Keys
 	opts    Options
 	uiStart func(context.Context) error
 }
@@ -91,18 +92,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 			return nil, err
 		}
 	}
-	var storeOpts []postgres.Option
-	if cfg.VAPIDKeyEncryptionKey != nil {
-		sealer, err := keyseal.New(cfg.VAPIDKeyEncryptionKey, postgres.VAPIDKeyPurpose)
-		if err != nil {
-			return nil, fmt.Errorf("config: VAPID_KEY_ENCRYPTION_KEY: %w", err)
-		}
-		storeOpts = append(storeOpts, postgres.WithVAPIDKeyEncryption(sealer))
+	storeOpts, err := storeOptions(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if s.Store, err = postgres.NewStore(s.DB, storeOpts...); err != nil {
 		return nil, err
 	}
-	if s.Keys, err = vapidKeys(ctx, cfg, s.Store, log); err != nil {
+	if s.VAPID, err = vapidKeys(ctx, cfg, s.Store, log); err != nil {
 		return nil, err
 	}
 	verifier, err := auth.NewVerifier(auth.Config{
@@ -114,7 +111,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 	if err != nil {
 		return nil, err
 	}
-	sender := webpush.NewSender(webpush.Config{Keys: s.Keys, Subject: cfg.VAPIDSubject, Timeout: cfg.PushTimeout,
+	sender := webpush.NewSender(webpush.Config{Keys: s.VAPID, Subject: cfg.VAPIDSubject, Timeout: cfg.PushTimeout,
 		AllowLoopback: cfg.PushPolicy.AllowLoopback, Concurrency: cfg.Workers})
 	// The app and the queue need each other (the app's charging flow
 	// enqueues, the workers call the app): the queue gets the app through
@@ -135,14 +132,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 		}
 	}
 	s.Metrics = metrics.New(metrics.Sources{
-		JobsByState: s.Queue.JobsByState, SubscriptionsByType: s.Store.CountByType, Logger: log,
+		JobsByState: s.Queue.JobsByState, SubscriptionsByType: s.Store.CountByType,
+		SubscriptionsByKey: s.Store.KeyUsage, Logger: log,
 	})
 	deps := app.Deps{
 		Subscriptions:           s.Store,
 		Sender:                  sender,
 		Policy:                  cfg.PushPolicy,
-		VAPIDPublicKey:          s.Keys.PublicKey,
-		DecoyKey:                decoyKey(s.Keys),
+		Keys:                    s.VAPID,
 		Messages:                cfg.Messages,
 		Cleanup:                 cfg.Cleanup,
 		MaxSubscriptionsPerUser: cfg.MaxSubscriptionsPerUser,
@@ -200,35 +197,42 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 	return s, nil
 }
 
-// vapidKeys takes the configured pair, else the stored one, else generates a
-// pair and stores it: the first instance to store wins and all use its pair.
-func vapidKeys(ctx context.Context, cfg Config, store *postgres.Store, log *slog.Logger) (domain.VAPIDKeys, error) {
-	if cfg.VAPIDKeys != (domain.VAPIDKeys{}) {
-		return cfg.VAPIDKeys, nil
+// storeOptions are the persistence adapter's settings from cfg.
+func storeOptions(cfg Config) ([]postgres.Option, error) {
+	if cfg.VAPIDKeyEncryptionKey == nil {
+		return nil, nil
 	}
+	sealer, err := keyseal.New(cfg.VAPIDKeyEncryptionKey, postgres.VAPIDKeyPurpose)
+	if err != nil {
+		return nil, fmt.Errorf("config: VAPID_KEY_ENCRYPTION_KEY: %w", err)
+	}
+	return []postgres.Option{postgres.WithVAPIDKeyEncryption(sealer)}, nil
+}
+
+// vapidKeys settles the stored keys (the configured pair is made current;
+// else the stored current key stays; else a generated pair is stored, the
+// first instance to store wins) and loads the keyring.
+func vapidKeys(ctx context.Context, cfg Config, store *postgres.Store, log *slog.Logger) (*app.Keys, error) {
 	candidate, err := domain.GenerateVAPIDKeys()
 	if err != nil {
-		return domain.VAPIDKeys{}, fmt.Errorf("error generating VAPID keys: %w", err)
+		return nil, fmt.Errorf("error generating VAPID keys: %w", err)
 	}
-	keys, err := store.GetOrCreate(ctx, candidate)
-	switch {
-	case errors.Is(err, keyseal.ErrNoKey):
-		return domain.VAPIDKeys{}, errors.New("the stored VAPID private key (table vapid_keys) is encrypted and " +
-			"VAPID_KEY_ENCRYPTION_KEY is not set: set it to the key it was encrypted with")
-	case errors.Is(err, keyseal.ErrWrongKey), errors.Is(err, keyseal.ErrMalformed):
-		return domain.VAPIDKeys{}, errors.New("VAPID_KEY_ENCRYPTION_KEY does not decrypt the stored VAPID private key " +
-			"(table vapid_keys): set the key it was encrypted with; if that key is lost, the VAPID keys must be " +
-			"rotated (README, \"VAPID key encryption\")")
-	case err != nil:
-		return domain.VAPIDKeys{}, err
+	keys := app.NewKeys(store, cfg.VAPIDKeys, nil, log)
+	if err := store.Settle(ctx, cfg.VAPIDKeys, candidate); err != nil {
+		return nil, sealError(err)
 	}
-	if err := keys.Validate(); err != nil {
-		return domain.VAPIDKeys{}, fmt.Errorf("stored VAPID keys (table vapid_keys) are unusable: %w", err)
+	if err := keys.Load(ctx); err != nil {
+		return nil, sealError(err)
 	}
-	if keys == candidate {
-		log.Info("generated a VAPID key pair and stored it in the database", "public_key", keys.PublicKey)
+	ring := keys.Ring()
+	if cur := ring.Current(); cur.PublicKey == candidate.PublicKey {
+		log.Info("generated a VAPID key pair and stored it in the database", "key_id", cur.ID, "public_key", cur.PublicKey)
 	}
-	if cfg.VAPIDKeyEncryptionKey == nil && !cfg.DevMode {
+	plain := false
+	for _, k := range ring.Keys() {
+		plain = plain || (!k.Configured && k.PrivateKey != "")
+	}
+	if plain && cfg.VAPIDKeyEncryptionKey == nil && !cfg.DevMode {
 		// Anyone who can read the table (a backup, a replica, a reporting
 		// role) could sign pushes to every subscriber as this service.
 		log.Warn("the VAPID private key is stored in plain text in the database (table vapid_keys): " +
@@ -238,11 +242,18 @@ func vapidKeys(ctx context.Context, cfg Config, store *postgres.Store, log *slog
 	return keys, nil
 }
 
-// decoyKey derives the key of decoy subscription ids from the VAPID private
-// key: secret, and the same on every instance without another setting.
-func decoyKey(k domain.VAPIDKeys) []byte {
-	sum := sha256.Sum256([]byte("evpush decoy key\x00" + k.PrivateKey))
-	return sum[:]
+// sealError explains a stored private key that does not open.
+func sealError(err error) error {
+	switch {
+	case errors.Is(err, keyseal.ErrNoKey):
+		return errors.New("the stored VAPID private key (table vapid_keys) is encrypted and " +
+			"VAPID_KEY_ENCRYPTION_KEY is not set: set it to the key it was encrypted with")
+	case errors.Is(err, keyseal.ErrWrongKey), errors.Is(err, keyseal.ErrMalformed):
+		return errors.New("VAPID_KEY_ENCRYPTION_KEY does not decrypt the stored VAPID private key " +
+			"(table vapid_keys): set the key it was encrypted with; if that key is lost, the VAPID keys must be " +
+			"rotated (README, \"VAPID key encryption\")")
+	}
+	return err
 }
 
 // DemoStation is created in DEV_MODE with REFERENCE_CHARGING, so the demo
@@ -267,6 +278,10 @@ func (s *Service) readiness(ctx context.Context) map[string]string {
 	}
 	return checks
 }
+
+// CurrentKey is the key pair this instance serves and binds new
+// subscriptions to, as last reloaded.
+func (s *Service) CurrentKey() domain.VAPIDKeys { return s.VAPID.Ring().Current().VAPIDKeys }
 
 // handler forwards the workers' calls to the app.
 type handler struct{ *app.Service }
@@ -308,6 +323,8 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 		// "attempted by"), to tell instances apart.
 		s.Log.Info("workers started", "client_id", s.Queue.ClientID())
 	}
+	// Every instance, API or workers: each serves or signs with the keys.
+	go s.VAPID.Run(bg, s.Config.VAPIDReloadInterval)
 	if s.uiStart != nil {
 		if err := s.uiStart(bg); err != nil {
 			return fmt.Errorf("error starting River UI: %w", err)

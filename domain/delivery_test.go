@@ -72,6 +72,8 @@ func TestDecide(t *testing.T) {
 			want: domain.Decision{Step: domain.StepRetry, Reason: "push timeout", Record: domain.RecordFailure}},
 		{name: "413 from the push service", res: domain.PushResult{Outcome: domain.OutcomeRejected, StatusCode: 413, Reason: "too big"},
 			want: domain.Decision{Step: domain.StepDrop, Reason: "too big", Record: domain.RecordFailure}},
+		{name: "withheld: the key does not sign, nothing sent", res: domain.PushResult{Outcome: domain.OutcomeWithheld, Reason: domain.WithheldRevoked},
+			want: domain.Decision{Step: domain.StepDrop, Reason: "vapid key revoked"}},
 		{name: "refused before sending: the device is fine", res: domain.PushResult{Outcome: domain.OutcomeRejected, Reason: "cannot encrypt"},
 			want: domain.Decision{Step: domain.StepDrop, Reason: "cannot encrypt"}},
 	}

@@ -253,6 +253,16 @@ func TestNewSubscription_Invalid(t *testing.T) {
 			fields: []string{domain.FieldEndpoint},
 		},
 		{
+			name:   "application_server_key not base64",
+			modify: func(in *domain.SubscriptionInput) { in.ApplicationServerKey = "not a key!" },
+			fields: []string{domain.FieldApplicationServerKey},
+		},
+		{
+			name:   "application_server_key is the auth secret",
+			modify: func(in *domain.SubscriptionInput) { in.ApplicationServerKey = in.Auth },
+			fields: []string{domain.FieldApplicationServerKey},
+		},
+		{
 			name:   "user id missing",
 			modify: func(in *domain.SubscriptionInput) { in.UserID = "" },
 			fields: []string{"sub"},
@@ -294,6 +304,25 @@ func TestNewSubscription_Invalid(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestNewSubscription_ApplicationServerKey(t *testing.T) {
+	t.Parallel()
+
+	in := validInput(t)
+	sub, err := domain.NewSubscription(in, defaultPolicy())
+	require.NoError(t, err)
+	require.Empty(t, sub.ApplicationServerKey(), "absent: none named")
+
+	k, err := domain.GenerateVAPIDKeys()
+	require.NoError(t, err)
+	raw, ok := domain.DecodeBase64(k.PublicKey)
+	require.True(t, ok)
+	in.ApplicationServerKey = base64.StdEncoding.EncodeToString(raw)
+	sub, err = domain.NewSubscription(in, defaultPolicy())
+	require.NoError(t, err)
+	require.Equal(t, k.PublicKey, sub.ApplicationServerKey(), "canonical: base64url without padding")
+	require.Zero(t, sub.VAPIDKeyID, "the app binds it")
 }
 
 func TestNewSubscription_UserTypeAndLocale(t *testing.T) {

@@ -91,15 +91,11 @@ func New(src Sources) *Metrics {
 	}
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.pushes, m.pushDuration, m.commitToPush, m.noOwner,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&countCollector{
-			desc: prometheus.NewDesc("evpush_queue_jobs", "River jobs by state (queue depth).", []string{"state"}, nil),
-			f:    src.JobsByState, log: src.Logger,
-		},
-		&countCollector{
-			desc: prometheus.NewDesc("evpush_subscriptions", "Push subscriptions by user type.", []string{"user_type"}, nil),
-			f:    src.SubscriptionsByType, log: src.Logger,
-		},
-		&keyCollector{f: src.SubscriptionsByKey, log: src.Logger})
+		counts(prometheus.NewDesc("evpush_queue_jobs", "River jobs by state (queue depth).", []string{"state"}, nil),
+			src.JobsByState, src.Logger),
+		counts(prometheus.NewDesc("evpush_subscriptions", "Push subscriptions by user type.", []string{"user_type"}, nil),
+			src.SubscriptionsByType, src.Logger),
+		perKey(src.SubscriptionsByKey, src.Logger))
 	return m
 }
 
@@ -147,31 +143,50 @@ func (m *Metrics) CountEventWithoutOwner(kind domain.EventKind) {
 	m.noOwner.WithLabelValues(string(kind)).Inc()
 }
 
-// countCollector turns a CountFunc into a gauge per label value at scrape time.
-type countCollector struct {
+// sample is one gauge value with its label values, in the desc's order.
+type sample struct {
+	value  float64
+	labels []string
+}
+
+// scrapeCollector exports gauges read (from the database) at scrape time,
+// so they are never stale.
+type scrapeCollector struct {
 	desc *prometheus.Desc
-	f    CountFunc
+	read func(ctx context.Context) ([]sample, error)
 	log  *slog.Logger
 }
 
-func (c *countCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
-func (c *countCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.f == nil {
-		return
-	}
+func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	counts, err := c.f(ctx)
+	samples, err := c.read(ctx)
 	if err != nil {
 		if c.log != nil {
 			c.log.Warn("metrics: counting failed", "metric", c.desc.String(), "error", err)
 		}
 		return
 	}
-	for label, n := range counts {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), label)
+	for _, s := range samples {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, s.value, s.labels...)
 	}
+}
+
+// counts turns a CountFunc into a gauge per label value.
+func counts(desc *prometheus.Desc, f CountFunc, log *slog.Logger) *scrapeCollector {
+	return &scrapeCollector{desc: desc, log: log, read: func(ctx context.Context) ([]sample, error) {
+		if f == nil {
+			return nil, nil
+		}
+		m, err := f(ctx)
+		out := make([]sample, 0, len(m))
+		for label, n := range m {
+			out = append(out, sample{value: float64(n), labels: []string{label}})
+		}
+		return out, err
+	}}
 }
 
 // keyDesc is the subscriptions-per-key gauge. Its labels are the key's id
@@ -182,33 +197,21 @@ var keyDesc = prometheus.NewDesc("evpush_vapid_key_subscriptions",
 	"Push subscriptions per VAPID key, by key id and state (current, retiring, revoked): a retiring key's count falls as devices move to the current key.",
 	[]string{"key_id", "state"}, nil)
 
-// keyCollector reads the subscriptions per key at scrape time.
-type keyCollector struct {
-	f   func(ctx context.Context) ([]domain.KeyUsage, error)
-	log *slog.Logger
-}
-
-func (c *keyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- keyDesc }
-
-func (c *keyCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.f == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	usage, err := c.f(ctx)
-	if err != nil {
-		if c.log != nil {
-			c.log.Warn("metrics: counting subscriptions per VAPID key failed", "error", err)
+// perKey is the subscriptions-per-key gauge over f.
+func perKey(f func(ctx context.Context) ([]domain.KeyUsage, error), log *slog.Logger) *scrapeCollector {
+	return &scrapeCollector{desc: keyDesc, log: log, read: func(ctx context.Context) ([]sample, error) {
+		if f == nil {
+			return nil, nil
 		}
-		return
-	}
-	for _, u := range usage {
-		state := string(u.Key.State)
-		if u.Key.Revoked() {
-			state = "revoked"
+		usage, err := f(ctx)
+		out := make([]sample, 0, len(usage))
+		for _, u := range usage {
+			state := string(u.Key.State)
+			if u.Key.Revoked() {
+				state = "revoked"
+			}
+			out = append(out, sample{value: float64(u.Subscriptions), labels: []string{strconv.Itoa(u.Key.ID), state}})
 		}
-		ch <- prometheus.MustNewConstMetric(keyDesc, prometheus.GaugeValue, float64(u.Subscriptions),
-			strconv.Itoa(u.Key.ID), state)
-	}
+		return out, err
+	}}
 }

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -97,4 +98,29 @@ func TestHTTPMethodLabelIsBounded(t *testing.T) {
 		require.Equal(t, want, got.values(family, "method"), family)
 	}
 	require.Equal(t, len(standard)+1, got.series("evpush_http_requests_total"))
+}
+
+// TestSubscriptionsPerKey: a gauge per VAPID key, labelled with its id and
+// state, never the key; a withheld push is counted without a round trip.
+func TestSubscriptionsPerKey(t *testing.T) {
+	t.Parallel()
+	k, err := domain.GenerateVAPIDKeys()
+	require.NoError(t, err)
+	usage := []domain.KeyUsage{
+		{Key: domain.VAPIDKey{ID: 1, VAPIDKeys: domain.VAPIDKeys{PublicKey: k.PublicKey}, State: domain.VAPIDKeyRetiring, RevokedAt: time.Now()}, Subscriptions: 3},
+		{Key: domain.VAPIDKey{ID: 2, State: domain.VAPIDKeyRetiring}, Subscriptions: 5},
+		{Key: domain.VAPIDKey{ID: 4, State: domain.VAPIDKeyCurrent}, Subscriptions: 40},
+	}
+	m := metrics.New(metrics.Sources{SubscriptionsByKey: func(context.Context) ([]domain.KeyUsage, error) { return usage, nil }})
+	m.ObservePush(domain.PushServiceFCM, domain.OutcomeWithheld, 0)
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	require.Contains(t, body, `evpush_vapid_key_subscriptions{key_id="1",state="revoked"} 3`)
+	require.Contains(t, body, `evpush_vapid_key_subscriptions{key_id="2",state="retiring"} 5`)
+	require.Contains(t, body, `evpush_vapid_key_subscriptions{key_id="4",state="current"} 40`)
+	require.NotContains(t, body, k.PublicKey)
+	require.Contains(t, body, `evpush_push_deliveries_total{outcome="withheld",push_service="fcm"} 1`)
+	require.NotContains(t, body, `evpush_push_request_duration_seconds_count{push_service="fcm"}`, "no request, no round trip")
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	httpadapter "github.com/evpower/evpush/adapters/http"
+	"github.com/evpower/evpush/app"
 	"github.com/evpower/evpush/cmd/evpush/wiring"
 	"github.com/evpower/evpush/domain"
 )
@@ -90,6 +91,10 @@ func TestLoadConfig_Defaults(t *testing.T) {
 	require.Equal(t, wiring.DefaultVAPIDSubject, c.VAPIDSubject)
 	require.Zero(t, c.VAPIDKeys)
 	require.Nil(t, c.VAPIDKeyEncryptionKey)
+	require.Equal(t, 30*time.Second, c.VAPIDReloadInterval)
+	require.Equal(t, app.DefaultKeyReload, c.VAPIDReloadInterval)
+	require.Equal(t, 90*24*time.Hour, c.Cleanup.RetireAfter)
+	require.Equal(t, app.DefaultRetireAfter, c.Cleanup.RetireAfter)
 	require.Equal(t, domain.DefaultPushHosts, c.PushPolicy.AllowedHosts)
 	require.False(t, c.PushPolicy.AllowLoopback)
 	require.Equal(t, wiring.DefaultPushTimeout, c.PushTimeout)
@@ -104,22 +109,26 @@ func TestLoadConfig_Values(t *testing.T) {
 
 	vapid := newVAPIDKeys(t)
 	c, err := wiring.LoadConfig(envMap(withSecret(map[string]string{
-		"DATABASE_URL":         "postgresql://evpush:pw@db:5432/evpush",
-		"HTTP_ADDR":            "127.0.0.1:9090",
-		"JWT_ISSUER":           "evpower",
-		"JWT_AUDIENCE":         "push",
-		"JWT_LEEWAY":           "1m",
-		"PUSH_TIMEOUT":         "45", // bare seconds
-		"VAPID_SUBJECT":        "https://evpower.kg/contact",
-		"VAPID_PUBLIC_KEY":     vapid.PublicKey,
-		"VAPID_PRIVATE_KEY":    "  " + vapid.PrivateKey + "\n",
-		"PUSH_ALLOWED_HOSTS":   " *.googleapis.com, push.example.com ,,localhost ",
-		"PUSH_ALLOW_LOOPBACK":  "true",
-		"CORS_ALLOWED_ORIGINS": "https://app.evpower.kg/, http://LOCALHOST:5173",
-		"LOG_LEVEL":            "DEBUG",
-		"LOG_FORMAT":           "json",
+		"DATABASE_URL":          "postgresql://evpush:pw@db:5432/evpush",
+		"HTTP_ADDR":             "127.0.0.1:9090",
+		"JWT_ISSUER":            "evpower",
+		"JWT_AUDIENCE":          "push",
+		"JWT_LEEWAY":            "1m",
+		"PUSH_TIMEOUT":          "45", // bare seconds
+		"VAPID_SUBJECT":         "https://evpower.kg/contact",
+		"VAPID_PUBLIC_KEY":      vapid.PublicKey,
+		"VAPID_PRIVATE_KEY":     "  " + vapid.PrivateKey + "\n",
+		"PUSH_ALLOWED_HOSTS":    " *.googleapis.com, push.example.com ,,localhost ",
+		"PUSH_ALLOW_LOOPBACK":   "true",
+		"CORS_ALLOWED_ORIGINS":  "https://app.evpower.kg/, http://LOCALHOST:5173",
+		"LOG_LEVEL":             "DEBUG",
+		"LOG_FORMAT":            "json",
+		"VAPID_RELOAD_INTERVAL": "250ms",
+		"VAPID_RETIRE_AFTER":    "720h",
 	})))
 	require.NoError(t, err)
+	require.Equal(t, 250*time.Millisecond, c.VAPIDReloadInterval)
+	require.Equal(t, 720*time.Hour, c.Cleanup.RetireAfter)
 
 	require.Equal(t, "postgresql://evpush:pw@db:5432/evpush", c.DatabaseURL)
 	require.Equal(t, "127.0.0.1:9090", c.HTTPAddr)
@@ -330,6 +339,11 @@ func TestLoadConfig_Invalid(t *testing.T) {
 		{name: "cors ftp", vars: map[string]string{"CORS_ALLOWED_ORIGINS": "ftp://app.example.com"}, variable: "CORS_ALLOWED_ORIGINS"},
 		{name: "cors one bad of two", vars: map[string]string{"CORS_ALLOWED_ORIGINS": "https://ok.example.com,app.example.com"}, variable: "CORS_ALLOWED_ORIGINS"},
 		{name: "log level loud", vars: map[string]string{"LOG_LEVEL": "loud"}, variable: "LOG_LEVEL"},
+		{name: "vapid reload garbage", vars: map[string]string{"VAPID_RELOAD_INTERVAL": "often"}, variable: "VAPID_RELOAD_INTERVAL"},
+		{name: "vapid reload over a minute", vars: map[string]string{"VAPID_RELOAD_INTERVAL": "2m"}, variable: "VAPID_RELOAD_INTERVAL"},
+		{name: "vapid reload too fast", vars: map[string]string{"VAPID_RELOAD_INTERVAL": "10ms"}, variable: "VAPID_RELOAD_INTERVAL"},
+		{name: "vapid retire after garbage", vars: map[string]string{"VAPID_RETIRE_AFTER": "90d"}, variable: "VAPID_RETIRE_AFTER"},
+		{name: "vapid retire after too short", vars: map[string]string{"VAPID_RETIRE_AFTER": "10m"}, variable: "VAPID_RETIRE_AFTER"},
 		{name: "log format xml", vars: map[string]string{"LOG_FORMAT": "xml"}, variable: "LOG_FORMAT"},
 		{name: "public key file missing", vars: map[string]string{"JWT_PUBLIC_KEY_FILE": missing}, variable: "JWT_PUBLIC_KEY_FILE"},
 		{name: "public key file garbage", vars: map[string]string{"JWT_PUBLIC_KEY_FILE": garbage}, variable: "JWT_PUBLIC_KEY_FILE"},

@@ -51,6 +51,20 @@ func Migrate(ctx context.Context, db *sql.DB, steps ...Step) (err error) {
 	return nil
 }
 
+// MigrateTo applies evpush's own migrations up to version only, leaving a
+// database as an older evpush left it: for upgrade tests, and for an
+// operator staging an upgrade by hand. River's tables are not touched.
+func MigrateTo(ctx context.Context, db *sql.DB, version int64) error {
+	p, err := provider(db)
+	if err != nil {
+		return err
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		return fmt.Errorf("error applying evpush migrations up to %d: %w", version, err)
+	}
+	return nil
+}
+
 // Pending reports whether evpush's own migrations are all applied (readiness).
 func Pending(ctx context.Context, db *sql.DB) (bool, error) {
 	p, err := provider(db)

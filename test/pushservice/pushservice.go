@@ -250,6 +250,9 @@ type Message struct {
 	Err     string         // verification or decryption failure, "" if none
 	// Received is when the request arrived.
 	Received time.Time
+	// Key is the VAPID public key (k=, raw base64url) the push was signed
+	// with, if the Authorization header named one.
+	Key string
 }
 
 // Messages returns a copy of the messages received for d, in arrival order.
@@ -410,7 +413,7 @@ func (s *Server) verify(r *http.Request, origin string, d *Device, full bool, m 
 	}
 
 	claims, key, err := verifyVAPID(h.Get("Authorization"), origin, time.Now(), full)
-	m.Claims = claims
+	m.Claims, m.Key = claims, strings.TrimRight(key, "=")
 	if err != nil {
 		return 403, fmt.Errorf("vapid: %w", err)
 	}

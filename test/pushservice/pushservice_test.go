@@ -446,6 +446,7 @@ func TestDeviceBoundToKey(t *testing.T) {
 
 	msgs := s.Messages(onB)
 	require.Equal(t, []int{201, 403}, statuses(msgs))
+	require.Equal(t, []string{b.k, a.k}, []string{msgs[0].Key, msgs[1].Key}, "the key each was signed with")
 	require.Equal(t, "b", string(msgs[0].Payload))
 	require.Contains(t, msgs[1].Err, "is not the subscription's application server key")
 }

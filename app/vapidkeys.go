@@ -116,7 +116,7 @@ func (k *Keys) ByPublicKey(ctx context.Context, publicKey string) (domain.VAPIDK
 
 // RotateResult is what a rotation did.
 type RotateResult struct {
-	Retired, Current domain.VAPIDKey
+	domain.Rotation
 	// RetiredHeldBy is how many subscriptions the retired key still holds:
 	// they move to the new key as their devices next load the PWA.
 	RetiredHeldBy int
@@ -142,7 +142,7 @@ func RotateVAPIDKey(ctx context.Context, store ports.VAPIDKeyStore, configured b
 	if err != nil {
 		return RotateResult{}, fmt.Errorf("error generating a VAPID key pair: %w", err)
 	}
-	retired, current, err := store.Rotate(ctx, next, revoke)
+	rotation, err := store.Rotate(ctx, next, revoke)
 	if err != nil {
 		return RotateResult{}, err
 	}
@@ -150,9 +150,9 @@ func RotateVAPIDKey(ctx context.Context, store ports.VAPIDKeyStore, configured b
 	if err != nil {
 		return RotateResult{}, err
 	}
-	res := RotateResult{Retired: retired, Current: current}
+	res := RotateResult{Rotation: rotation}
 	for _, u := range usage {
-		if u.Key.ID == retired.ID {
+		if u.Key.ID == rotation.Retired.ID {
 			res.RetiredHeldBy = u.Subscriptions
 		}
 	}

@@ -66,7 +66,7 @@ func (s *fakeKeyStore) Keys(context.Context) ([]domain.VAPIDKey, error) {
 	return slices.Clone(s.keys), s.loadErr
 }
 
-func (s *fakeKeyStore) Rotate(_ context.Context, next domain.VAPIDKeys, revoke bool) (domain.VAPIDKey, domain.VAPIDKey, error) {
+func (s *fakeKeyStore) Rotate(_ context.Context, next domain.VAPIDKeys, revoke bool) (domain.Rotation, error) {
 	var old domain.VAPIDKey
 	for _, k := range s.keys {
 		if k.State == domain.VAPIDKeyCurrent {
@@ -84,7 +84,7 @@ func (s *fakeKeyStore) Rotate(_ context.Context, next domain.VAPIDKeys, revoke b
 			old = s.keys[i]
 		}
 	}
-	return old, cur, nil
+	return domain.Rotation{Retired: old, Current: cur}, nil
 }
 
 func (s *fakeKeyStore) KeyUsage(context.Context) ([]domain.KeyUsage, error) {

@@ -225,6 +225,17 @@ func (r *Keyring) DecoySecret() []byte {
 	return sum[:]
 }
 
+// Rotation is what a rotation did.
+type Rotation struct {
+	// Retired was current; Current is the fresh key.
+	Retired, Current VAPIDKey
+	// AlsoRevoked are other retiring keys a revoking rotation revoked too,
+	// because their private keys do not open with the encryption key it
+	// ran with (the one that sealed them is lost): no instance could sign
+	// with them, nor start while they are there.
+	AlsoRevoked []VAPIDKey
+}
+
 // RetiredKey is a retiring key the cleanup deleted, with how many
 // subscriptions were still bound to it (deleted with it: past
 // VAPID_RETIRE_AFTER, they had not moved to the current key).

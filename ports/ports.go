@@ -96,11 +96,12 @@ type VAPIDKeyStore interface {
 	// (not stored) and a revoked one (it never signs again) have none.
 	Keys(ctx context.Context) ([]domain.VAPIDKey, error)
 	// Rotate stores next as the current key and turns the current one
-	// retiring, and revoked (it stops signing) when revoke is set; it
-	// returns the key it retired and the new one. Unless revoke, the
-	// current key's private key must open with the adapter's settings, or
-	// the new one would be stored where the running services cannot read it.
-	Rotate(ctx context.Context, next domain.VAPIDKeys, revoke bool) (retired, current domain.VAPIDKey, err error)
+	// retiring, and revoked (it stops signing) when revoke is set. Unless
+	// revoke, the current key's private key must open with the adapter's
+	// settings, or the new one would be stored where the running services
+	// cannot read it; with revoke, every other retiring key whose private
+	// key does not open is revoked too (the encryption key was lost).
+	Rotate(ctx context.Context, next domain.VAPIDKeys, revoke bool) (domain.Rotation, error)
 	// KeyUsage lists every key (the placeholder of migration 0003 too,
 	// until settled), by ID, without private keys, with the subscriptions
 	// each holds.

@@ -296,8 +296,9 @@ func (s *Store) Keys(ctx context.Context) ([]domain.VAPIDKey, error) {
 }
 
 // Rotate implements ports.VAPIDKeyStore.
-func (s *Store) Rotate(ctx context.Context, next domain.VAPIDKeys, revoke bool) (retired, current domain.VAPIDKey, err error) {
-	err = s.inKeyTx(ctx, func(tx *sql.Tx) error {
+func (s *Store) Rotate(ctx context.Context, next domain.VAPIDKeys, revoke bool) (domain.Rotation, error) {
+	var res domain.Rotation
+	err := s.inKeyTx(ctx, func(tx *sql.Tx) error {
 		rows, err := readKeys(ctx, tx)
 		if err != nil {
 			return err
@@ -311,40 +312,67 @@ func (s *Store) Rotate(ctx context.Context, next domain.VAPIDKeys, revoke bool) 
 		if old < 0 {
 			return fmt.Errorf("%w: nothing to rotate; start the service once to make one", domain.ErrNoCurrentKey)
 		}
-		if !revoke {
-			// Stored where the running services cannot open it, the new
-			// key would stop them at the next reload or restart.
-			if _, _, err := s.open(rows[old]); err != nil {
-				return err
-			}
-		}
-		private, err := s.seal(next.PrivateKey)
+		plan, err := s.rotation(rows, old, next, revoke)
 		if err != nil {
 			return err
 		}
-		revokedAt := sql.NullTime{Time: time.Now(), Valid: revoke}
-		if err := exec(ctx, tx,
-			stmt{`UPDATE vapid_keys SET state = 'retiring', retiring_since = now(), revoked_at = $2 WHERE id = $1`,
-				[]any{rows[old].id, revokedAt}},
-			stmt{`INSERT INTO vapid_keys (public_key, private_key, state) VALUES ($1, $2, 'current')`,
-				[]any{next.PublicKey, private}}); err != nil {
+		if err := exec(ctx, tx, plan...); err != nil {
 			return err
 		}
 		after, err := readKeys(ctx, tx)
 		if err != nil {
 			return err
 		}
-		for _, r := range after {
-			switch {
-			case r.id == rows[old].id:
-				retired = r.domain("")
-			case r.state == string(domain.VAPIDKeyCurrent):
-				current = r.domain("")
-			}
-		}
+		res = rotated(rows, after, old)
 		return nil
 	})
-	return retired, current, err
+	return res, err
+}
+
+// rotation plans a rotation away from rows[old].
+func (s *Store) rotation(rows []keyRow, old int, next domain.VAPIDKeys, revoke bool) ([]stmt, error) {
+	var plan []stmt
+	for i, r := range rows {
+		_, _, openErr := s.open(r)
+		switch {
+		case i == old && !revoke && openErr != nil:
+			// Stored where the running services cannot open it, the new
+			// key would stop them at the next reload or restart.
+			return nil, openErr
+		case i != old && revoke && openErr != nil && !r.revokedAt.Valid && r.state == string(domain.VAPIDKeyRetiring):
+			plan = append(plan, stmt{`UPDATE vapid_keys SET revoked_at = now() WHERE id = $1`, []any{r.id}})
+		}
+	}
+	private, err := s.seal(next.PrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	revokedAt := sql.NullTime{Time: time.Now(), Valid: revoke}
+	return append(plan,
+		stmt{`UPDATE vapid_keys SET state = 'retiring', retiring_since = now(), revoked_at = $2 WHERE id = $1`,
+			[]any{rows[old].id, revokedAt}},
+		stmt{`INSERT INTO vapid_keys (public_key, private_key, state) VALUES ($1, $2, 'current')`,
+			[]any{next.PublicKey, private}}), nil
+}
+
+// rotated reads what a rotation did from the rows before and after it.
+func rotated(before, after []keyRow, old int) domain.Rotation {
+	var res domain.Rotation
+	wasRevoked := map[int]bool{}
+	for _, r := range before {
+		wasRevoked[r.id] = r.revokedAt.Valid
+	}
+	for _, r := range after {
+		switch {
+		case r.id == before[old].id:
+			res.Retired = r.domain("")
+		case r.state == string(domain.VAPIDKeyCurrent):
+			res.Current = r.domain("")
+		case r.revokedAt.Valid && !wasRevoked[r.id]:
+			res.AlsoRevoked = append(res.AlsoRevoked, r.domain(""))
+		}
+	}
+	return res
 }
 
 // KeyUsage implements ports.VAPIDKeyStore in one statement: the count

@@ -149,7 +149,7 @@ func TestSettleSealsPlainRowsOnce(t *testing.T) {
 	b := fresh(t)
 	first := newVAPID(t)
 	require.NoError(t, b.store.Settle(b.ctx, domain.VAPIDKeys{}, first))
-	_, _, err := b.store.Rotate(b.ctx, newVAPID(t), false)
+	_, err := b.store.Rotate(b.ctx, newVAPID(t), false)
 	require.NoError(t, err)
 	plainKeys := pairs(keys(t, b.store))
 	require.Equal(t, first.PrivateKey, b.storedPrivateKey(t, 1), "no key: stored in plain text")
@@ -311,8 +311,10 @@ func TestRotate(t *testing.T) {
 
 	next := newVAPID(t)
 	start := time.Now()
-	retired, current, err := b.store.Rotate(b.ctx, next, false)
+	rot, err := b.store.Rotate(b.ctx, next, false)
 	require.NoError(t, err)
+	retired, current := rot.Retired, rot.Current
+	require.Empty(t, rot.AlsoRevoked)
 	require.Equal(t, before.ID, retired.ID)
 	require.Equal(t, domain.VAPIDKeyRetiring, retired.State)
 	require.False(t, retired.Revoked())
@@ -329,8 +331,10 @@ func TestRotate(t *testing.T) {
 
 	// Revoking: the key stops signing at once, its private key is not even
 	// opened any more (its encryption key may be the lost one).
-	retired2, _, err := b.store.Rotate(b.ctx, newVAPID(t), true)
+	rot, err = b.store.Rotate(b.ctx, newVAPID(t), true)
 	require.NoError(t, err)
+	retired2 := rot.Retired
+	require.Empty(t, rot.AlsoRevoked, "the older key opens: it signs on")
 	require.Equal(t, current.ID, retired2.ID)
 	require.True(t, retired2.Revoked())
 	got = keys(t, b.store)
@@ -348,22 +352,31 @@ func TestRotateNeedsTheEncryptionKeyUnlessRevoking(t *testing.T) {
 	sealed := b.withOptions(t, postgres.WithVAPIDKeyEncryption(key))
 	require.NoError(t, sealed.Settle(b.ctx, domain.VAPIDKeys{}, newVAPID(t)))
 
-	_, _, err := b.store.Rotate(b.ctx, newVAPID(t), false)
+	_, err := b.store.Rotate(b.ctx, newVAPID(t), false)
 	require.ErrorIs(t, err, keyseal.ErrNoKey)
-	_, _, err = b.withOptions(t, postgres.WithVAPIDKeyEncryption(sealer(t))).Rotate(b.ctx, newVAPID(t), false)
+	_, err = b.withOptions(t, postgres.WithVAPIDKeyEncryption(sealer(t))).Rotate(b.ctx, newVAPID(t), false)
 	require.ErrorIs(t, err, keyseal.ErrWrongKey)
 	require.Len(t, keys(t, sealed), 1, "nothing stored")
 
 	// The encryption key is lost: revoke with a new one. The services then
 	// start with the new encryption key: the revoked key is never opened.
-	lost := b.withOptions(t, postgres.WithVAPIDKeyEncryption(sealer(t)))
-	_, current, err := lost.Rotate(b.ctx, newVAPID(t), true)
+	// A key retiring before (sealed with the lost key too) is revoked with
+	// it: otherwise nothing could start.
+	_, err = sealed.Rotate(b.ctx, newVAPID(t), false)
 	require.NoError(t, err)
+	lost := b.withOptions(t, postgres.WithVAPIDKeyEncryption(sealer(t)))
+	rot, err := lost.Rotate(b.ctx, newVAPID(t), true)
+	require.NoError(t, err)
+	require.Equal(t, 2, rot.Retired.ID)
+	require.Len(t, rot.AlsoRevoked, 1)
+	require.Equal(t, 1, rot.AlsoRevoked[0].ID)
 	require.NoError(t, lost.Settle(b.ctx, domain.VAPIDKeys{}, newVAPID(t)))
 	got := keys(t, lost)
-	require.Len(t, got, 2)
-	require.Equal(t, current.ID, got[1].ID)
-	require.True(t, got[1].CanSign())
+	require.Len(t, got, 3)
+	require.Equal(t, rot.Current.ID, got[2].ID)
+	require.True(t, got[2].CanSign())
+	require.True(t, got[0].Revoked())
+	require.True(t, got[1].Revoked())
 }
 
 func TestKeyUsageAndUpsertBinding(t *testing.T) {
@@ -372,8 +385,9 @@ func TestKeyUsageAndUpsertBinding(t *testing.T) {
 	endpoint := newEndpoint()
 	b.upsert(t, newSub(t, "u", domain.UserTypeClient, endpoint))
 	b.upsert(t, newSub(t, "u", domain.UserTypeClient, newEndpoint()))
-	_, next, err := b.store.Rotate(b.ctx, newVAPID(t), false)
+	rot, err := b.store.Rotate(b.ctx, newVAPID(t), false)
 	require.NoError(t, err)
+	next := rot.Current
 
 	// A re-subscribe of a known endpoint takes the key it names now.
 	moved := newSub(t, "u", domain.UserTypeClient, endpoint)
@@ -415,15 +429,18 @@ func TestDeleteRetired(t *testing.T) {
 	// a revoke) holding one; key 4 is current.
 	b.upsert(t, newSub(t, "u", domain.UserTypeClient, newEndpoint()))
 	b.upsert(t, newSub(t, "u", domain.UserTypeClient, newEndpoint()))
-	_, k2, err := b.store.Rotate(b.ctx, newVAPID(t), false)
+	rot, err := b.store.Rotate(b.ctx, newVAPID(t), false)
 	require.NoError(t, err)
-	_, k3, err := b.store.Rotate(b.ctx, newVAPID(t), false)
+	k2 := rot.Current
+	rot, err = b.store.Rotate(b.ctx, newVAPID(t), false)
 	require.NoError(t, err)
+	k3 := rot.Current
 	on3 := newSub(t, "v", domain.UserTypeOwner, newEndpoint())
 	on3.VAPIDKeyID = k3.ID
 	b.upsert(t, on3)
-	_, k4, err := b.store.Rotate(b.ctx, newVAPID(t), true)
+	rot, err = b.store.Rotate(b.ctx, newVAPID(t), true)
 	require.NoError(t, err)
+	k4 := rot.Current
 	_, err = b.db.ExecContext(b.ctx, `UPDATE vapid_keys SET retiring_since = now() - interval '100 days' WHERE id = $1`, testKeyID)
 	require.NoError(t, err)
 

@@ -41,7 +41,8 @@ var errRotateConfigured = fmt.Errorf("%w.\n"+
 	"    VAPID_PRIVATE_KEY on every instance and restart them; devices subscribed with the old pair get\n"+
 	"    nothing until they move to the new key (the client script does that on their next page load); or\n"+
 	"  - hand the keys to the database: unset VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY here and run this\n"+
-	"    command again, then remove them from every instance's configuration (README, \"Rotating the VAPID key\")",
+	"    command again, then remove them from every instance's configuration and restart it; the old pair's\n"+
+	"    devices get nothing from instances without it until they move (README, \"Rotating the VAPID key\")",
 	app.ErrKeysConfigured)
 
 // RotateVAPIDKey is `evpush vapid rotate [-revoke]`: a fresh key pair
@@ -83,6 +84,10 @@ func printRotation(out io.Writer, cfg Config, res app.RotateResult, revoke bool)
 			"(the client script moves them on their next page load). The hourly cleanup deletes it once none is left, "+
 			"or after VAPID_RETIRE_AFTER (%s) together with the subscriptions that never moved.\n",
 			old.ID, old.Fingerprint(), res.RetiredHeldBy, cfg.Cleanup.RetireAfter)
+	}
+	for _, k := range res.AlsoRevoked {
+		fmt.Fprintf(out, "VAPID key %d (%s), retiring, is revoked too: its private key does not open with this "+
+			"VAPID_KEY_ENCRYPTION_KEY, so no instance could sign with it.\n", k.ID, k.Fingerprint())
 	}
 	if old.Configured && !revoke {
 		fmt.Fprintf(out, "Warning: key %d was set by VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY: the database does not hold its private key, "+

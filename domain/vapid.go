@@ -52,6 +52,20 @@ func (k VAPIDKeys) Validate() error {
 	return nil
 }
 
+// Canonical is k in the form the service stores and compares keys in,
+// base64url without padding (k came in any base64, e.g. from the
+// configuration; webpush-go also refuses standard base64's "+" and "/").
+// Halves that do not decode are left as they are: Validate reports them.
+func (k VAPIDKeys) Canonical() VAPIDKeys {
+	if b, ok := DecodeBase64(k.PublicKey); ok {
+		k.PublicKey = EncodeBase64URL(b)
+	}
+	if b, ok := DecodeBase64(k.PrivateKey); ok {
+		k.PrivateKey = EncodeBase64URL(b)
+	}
+	return k
+}
+
 // VAPIDKeyState is where a stored key pair is in its life.
 type VAPIDKeyState string
 

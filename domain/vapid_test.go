@@ -81,3 +81,18 @@ func TestVAPIDKeysValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestVAPIDKeysCanonical(t *testing.T) {
+	t.Parallel()
+
+	k := newVAPIDKeys(t)
+	pub, err := base64.RawURLEncoding.DecodeString(k.PublicKey)
+	require.NoError(t, err)
+	priv, err := base64.RawURLEncoding.DecodeString(k.PrivateKey)
+	require.NoError(t, err)
+	std := domain.VAPIDKeys{PublicKey: base64.StdEncoding.EncodeToString(pub), PrivateKey: base64.StdEncoding.EncodeToString(priv)}
+	require.Equal(t, k, std.Canonical())
+	require.Equal(t, k, k.Canonical())
+	require.Equal(t, domain.VAPIDKeys{PublicKey: "!!!", PrivateKey: k.PrivateKey},
+		domain.VAPIDKeys{PublicKey: "!!!", PrivateKey: k.PrivateKey}.Canonical(), "left for Validate")
+}

@@ -91,11 +91,11 @@ func New(src Sources) *Metrics {
 	}
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.pushes, m.pushDuration, m.commitToPush, m.noOwner,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		counts(prometheus.NewDesc("evpush_queue_jobs", "River jobs by state (queue depth).", []string{"state"}, nil),
-			src.JobsByState, src.Logger),
-		counts(prometheus.NewDesc("evpush_subscriptions", "Push subscriptions by user type.", []string{"user_type"}, nil),
-			src.SubscriptionsByType, src.Logger),
-		perKey(src.SubscriptionsByKey, src.Logger))
+		gauges(prometheus.NewDesc("evpush_queue_jobs", "River jobs by state (queue depth).", []string{"state"}, nil),
+			src.JobsByState, countSamples, src.Logger),
+		gauges(prometheus.NewDesc("evpush_subscriptions", "Push subscriptions by user type.", []string{"user_type"}, nil),
+			src.SubscriptionsByType, countSamples, src.Logger),
+		gauges(keyDesc, src.SubscriptionsByKey, keySamples, src.Logger))
 	return m
 }
 
@@ -150,16 +150,33 @@ type sample struct {
 }
 
 // scrapeCollector exports gauges read (from the database) at scrape time,
-// so they are never stale.
+// so they are never stale. Without read (no source given) it exports none.
 type scrapeCollector struct {
 	desc *prometheus.Desc
 	read func(ctx context.Context) ([]sample, error)
 	log  *slog.Logger
 }
 
+// gauges is a scrapeCollector over f, whose result samples turns into
+// gauges; a nil f exports none.
+func gauges[T any](desc *prometheus.Desc, f func(context.Context) (T, error), samples func(T) []sample,
+	log *slog.Logger) *scrapeCollector {
+	c := &scrapeCollector{desc: desc, log: log}
+	if f != nil {
+		c.read = func(ctx context.Context) ([]sample, error) {
+			v, err := f(ctx)
+			return samples(v), err
+		}
+	}
+	return c
+}
+
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.read == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	samples, err := c.read(ctx)
@@ -174,19 +191,13 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// counts turns a CountFunc into a gauge per label value.
-func counts(desc *prometheus.Desc, f CountFunc, log *slog.Logger) *scrapeCollector {
-	return &scrapeCollector{desc: desc, log: log, read: func(ctx context.Context) ([]sample, error) {
-		if f == nil {
-			return nil, nil
-		}
-		m, err := f(ctx)
-		out := make([]sample, 0, len(m))
-		for label, n := range m {
-			out = append(out, sample{value: float64(n), labels: []string{label}})
-		}
-		return out, err
-	}}
+// countSamples is a gauge per label value.
+func countSamples(m map[string]int) []sample {
+	out := make([]sample, 0, len(m))
+	for label, n := range m {
+		out = append(out, sample{value: float64(n), labels: []string{label}})
+	}
+	return out
 }
 
 // keyDesc is the subscriptions-per-key gauge. Its labels are the key's id
@@ -197,21 +208,15 @@ var keyDesc = prometheus.NewDesc("evpush_vapid_key_subscriptions",
 	"Push subscriptions per VAPID key, by key id and state (current, retiring, revoked): a retiring key's count falls as devices move to the current key.",
 	[]string{"key_id", "state"}, nil)
 
-// perKey is the subscriptions-per-key gauge over f.
-func perKey(f func(ctx context.Context) ([]domain.KeyUsage, error), log *slog.Logger) *scrapeCollector {
-	return &scrapeCollector{desc: keyDesc, log: log, read: func(ctx context.Context) ([]sample, error) {
-		if f == nil {
-			return nil, nil
+// keySamples is a gauge per key: its subscriptions.
+func keySamples(usage []domain.KeyUsage) []sample {
+	out := make([]sample, 0, len(usage))
+	for _, u := range usage {
+		state := string(u.Key.State)
+		if u.Key.Revoked() {
+			state = "revoked"
 		}
-		usage, err := f(ctx)
-		out := make([]sample, 0, len(usage))
-		for _, u := range usage {
-			state := string(u.Key.State)
-			if u.Key.Revoked() {
-				state = "revoked"
-			}
-			out = append(out, sample{value: float64(u.Subscriptions), labels: []string{strconv.Itoa(u.Key.ID), state}})
-		}
-		return out, err
-	}}
+		out = append(out, sample{value: float64(u.Subscriptions), labels: []string{strconv.Itoa(u.Key.ID), state}})
+	}
+	return out
 }

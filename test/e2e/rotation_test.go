@@ -117,6 +117,20 @@ func (e *env) startCharging(tok, station string, connector int) string {
 	return r.Body["session_id"].(string)
 }
 
+// driverOnCurrentKey subscribes a device of a new driver with the current
+// key (the station's, for charging) and returns the driver's token, the key
+// and the device, bound to that key as a browser's subscription is.
+func (e *env) driverOnCurrentKey(driver, station string) (string, domain.VAPIDKey, *pushservice.Device) {
+	e.t.Helper()
+	e.station(station, "owner-of-"+station, "10")
+	tok := driverToken(e.t, driver)
+	a := e.Svc.VAPID.Ring().Current()
+	d := e.Push.NewDevice(pushservice.WithKey(a.PublicKey))
+	e.subscribe(tok, d, "client") // no application_server_key: the current key
+	require.Equal(e.t, a.ID, e.boundKey(d.Endpoint))
+	return tok, a, d
+}
+
 // TestRotationKeepsEveryDevice: the whole story of issue 13 on one
 // instance, the client script's part played by hand.
 func TestRotationKeepsEveryDevice(t *testing.T) {
@@ -177,12 +191,7 @@ func TestRotationKeepsEveryDevice(t *testing.T) {
 func TestRotationSignsEveryPathWithTheDevicesKey(t *testing.T) {
 	t.Parallel()
 	e := setup(t, map[string]string{"VAPID_RELOAD_INTERVAL": "200ms", "DELIVERY_RETRY_BASE": "100ms"})
-	e.station("st-p", "owner-p", "10")
-	driver := driverToken(t, "driver-p")
-	a := e.Svc.VAPID.Ring().Current()
-	d := e.Push.NewDevice(pushservice.WithKey(a.PublicKey))
-	e.subscribe(driver, d, "client") // no application_server_key: the current key, A
-	require.Equal(t, a.ID, e.boundKey(d.Endpoint))
+	driver, a, d := e.driverOnCurrentKey("driver-p", "st-p")
 
 	_, b := e.rotate(false, nil)
 	e.servesKey(b.PublicKey)
@@ -202,7 +211,7 @@ func TestRotationSignsEveryPathWithTheDevicesKey(t *testing.T) {
 	msgs := e.Push.WaitFor(t, d, 5, waitBudget)
 	e.idle()
 
-	require.Equal(t, []int{500, 201, 201, 500, 201}, statusesOf(msgs))
+	require.Equal(t, []int{500, 201, 201, 500, 201}, pushservice.Statuses(msgs))
 	for i, m := range msgs {
 		require.Equal(t, a.PublicKey, m.Key, "push %d", i)
 	}
@@ -211,14 +220,6 @@ func TestRotationSignsEveryPathWithTheDevicesKey(t *testing.T) {
 		WHERE kind IN ('push_delivery', 'push_message_delivery') AND state = 'completed'`).Scan(&retries))
 	require.Equal(t, 2, retries, "both retries went through retry jobs")
 	require.Empty(t, e.Push.Errors())
-}
-
-func statusesOf(msgs []pushservice.Message) []int {
-	out := make([]int, len(msgs))
-	for i, m := range msgs {
-		out[i] = m.Status
-	}
-	return out
 }
 
 // TestRotationReachesOtherInstances: two instances on one database; after
@@ -304,11 +305,7 @@ func TestSubscribeApplicationServerKey(t *testing.T) {
 func TestRevokedKeySignsNothing(t *testing.T) {
 	t.Parallel()
 	e := setup(t, map[string]string{"VAPID_RELOAD_INTERVAL": "200ms", "LOG_LEVEL": "warn"})
-	e.station("st-v", "owner-v", "10")
-	driver := driverToken(t, "driver-v")
-	a := e.Svc.VAPID.Ring().Current()
-	d := e.Push.NewDevice(pushservice.WithKey(a.PublicKey))
-	e.subscribe(driver, d, "client")
+	driver, a, d := e.driverOnCurrentKey("driver-v", "st-v")
 
 	out, b := e.rotate(true, nil)
 	require.Contains(t, out, "is revoked")

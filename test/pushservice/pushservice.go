@@ -265,6 +265,16 @@ func (s *Server) Messages(d *Device) []Message {
 	return nil
 }
 
+// Statuses lists what was answered to each of msgs, in order: a test's
+// compact view of a device's history.
+func Statuses(msgs []Message) []int {
+	out := make([]int, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.Status
+	}
+	return out
+}
+
 // All returns a copy of the messages of all devices, in the order they were
 // recorded.
 func (s *Server) All() []Message {

@@ -297,7 +297,7 @@ func TestEndToEnd(t *testing.T) {
 	require.Len(t, s.Errors(), 7)
 	require.Len(t, s.All(), 11)
 	require.Equal(t, 12, s.Count(), "the 404 counts as a request")
-	require.Equal(t, []int{201, 429, 410, 410, 400, 400, 400, 400, 403, 403, 400}, statuses(msgs))
+	require.Equal(t, []int{201, 429, 410, 410, 400, 400, 400, 400, 403, 403, 400}, Statuses(msgs))
 }
 
 // TestDeviceAtAnotherHost: a device on a host of its own is served there,
@@ -327,14 +327,6 @@ func TestDeviceAtAnotherHost(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusForbidden, resp.StatusCode, "the main server's audience is not this host's")
-}
-
-func statuses(msgs []Message) []int {
-	out := make([]int, len(msgs))
-	for i, m := range msgs {
-		out[i] = m.Status
-	}
-	return out
 }
 
 func TestDelayHonoursContext(t *testing.T) {
@@ -445,7 +437,7 @@ func TestDeviceBoundToKey(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, signedA.send(atHost, "a", nil))
 
 	msgs := s.Messages(onB)
-	require.Equal(t, []int{201, 403}, statuses(msgs))
+	require.Equal(t, []int{201, 403}, Statuses(msgs))
 	require.Equal(t, []string{b.k, a.k}, []string{msgs[0].Key, msgs[1].Key}, "the key each was signed with")
 	require.Equal(t, "b", string(msgs[0].Payload))
 	require.Contains(t, msgs[1].Err, "is not the subscription's application server key")

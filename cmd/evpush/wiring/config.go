@@ -222,6 +222,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if err := c.VAPIDKeys.Validate(); err != nil {
 			check(configError("VAPID_PRIVATE_KEY", err.Error()))
 		}
+		// As browsers name it (application_server_key) and webpush-go reads it.
+		c.VAPIDKeys = c.VAPIDKeys.Canonical()
 	}
 
 	if v := env("VAPID_KEY_ENCRYPTION_KEY", ""); v != "" {

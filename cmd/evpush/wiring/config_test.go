@@ -148,6 +148,25 @@ func TestLoadConfig_Values(t *testing.T) {
 	require.Error(t, c.PushPolicy.Check("https://updates.push.services.mozilla.com/x"))
 }
 
+// TestLoadConfig_VAPIDKeysCanonical: a configured pair in standard,
+// padded base64 is kept as base64url without padding: the form browsers
+// name it in (application_server_key) and webpush-go reads.
+func TestLoadConfig_VAPIDKeysCanonical(t *testing.T) {
+	t.Parallel()
+
+	vapid := newVAPIDKeys(t)
+	pub, ok := domain.DecodeBase64(vapid.PublicKey)
+	require.True(t, ok)
+	priv, ok := domain.DecodeBase64(vapid.PrivateKey)
+	require.True(t, ok)
+	c, err := wiring.LoadConfig(envMap(withSecret(map[string]string{
+		"VAPID_PUBLIC_KEY":  base64.StdEncoding.EncodeToString(pub),
+		"VAPID_PRIVATE_KEY": base64.StdEncoding.EncodeToString(priv),
+	})))
+	require.NoError(t, err)
+	require.Equal(t, vapid, c.VAPIDKeys)
+}
+
 func TestLoadConfig_ListsAndSwitches(t *testing.T) {
 	t.Parallel()
 

@@ -226,7 +226,7 @@ func vapidKeys(ctx context.Context, cfg Config, store *postgres.Store, log *slog
 	}
 	ring := keys.Ring()
 	if cur := ring.Current(); cur.PublicKey == candidate.PublicKey {
-		log.Info("generated a VAPID key pair and stored it in the database", "key_id", cur.ID, "public_key", cur.PublicKey)
+		log.Info("generated a VAPID key pair and stored it in the database", "key_id", cur.ID, "fingerprint", cur.Fingerprint())
 	}
 	plain := false
 	for _, k := range ring.Keys() {

@@ -305,7 +305,13 @@ func (s *Store) Rotate(ctx context.Context, next domain.VAPIDKeys, revoke bool) 
 		}
 		old := -1
 		for i, r := range rows {
-			if r.state == string(domain.VAPIDKeyCurrent) && r.public.Valid {
+			switch {
+			case !r.public.Valid:
+				// Rotating now would leave the placeholder's devices to be
+				// bound to the new key by the first start.
+				return fmt.Errorf("%w: the keys of before key rotation are not settled yet: start this version of "+
+					"the service once, then rotate", domain.ErrNoCurrentKey)
+			case r.state == string(domain.VAPIDKeyCurrent):
 				old = i
 			}
 		}

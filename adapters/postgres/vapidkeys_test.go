@@ -232,6 +232,8 @@ func TestMigration0003KeepsEveryDevice(t *testing.T) {
 		t.Parallel()
 		b := preUpgrade(t, &stored, "e1", "e2")
 		require.Equal(t, both, b.boundTo(t), "before the first start: the placeholder")
+		_, err := b.store.Rotate(b.ctx, newVAPID(t), false)
+		require.ErrorContains(t, err, "start this version of the service once, then rotate")
 		require.NoError(t, b.store.Settle(b.ctx, domain.VAPIDKeys{}, newVAPID(t)))
 		require.Equal(t, bound(stored.PublicKey), b.boundTo(t))
 		got := keys(t, b.store)

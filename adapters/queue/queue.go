@@ -64,6 +64,10 @@ type Config struct {
 	// RetryBase is the first retry's delay; each next one doubles, up to an
 	// hour. 0 means DefaultRetryBase.
 	RetryBase time.Duration
+	// CompletedRetention is how long River keeps a completed job; event
+	// jobs are unique (a duplicate is not inserted) for as long. 0 means
+	// DefaultCompletedRetention.
+	CompletedRetention time.Duration
 	// StopTimeout is how long Stop waits for running jobs before cancelling
 	// them (River retries them later).
 	StopTimeout time.Duration
@@ -74,6 +78,9 @@ type Config struct {
 const (
 	DefaultWorkers     = 100
 	DefaultRescueAfter = time.Minute
+	// DefaultCompletedRetention: a charging service retrying its commit
+	// within a day is caught as a duplicate.
+	DefaultCompletedRetention = 24 * time.Hour
 	// fetchCooldown: River's 100ms default caps a queue near MaxWorkers×10
 	// jobs/s; LISTEN/NOTIFY wakes fetchers, the cooldown only bounds polling.
 	fetchCooldown      = 10 * time.Millisecond
@@ -158,9 +165,9 @@ func New(cfg Config) (*Queue, error) {
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(CleanupInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return Cleanup{}, nil },
 			&river.PeriodicJobOpts{ID: "subscription_cleanup", RunOnStart: true})},
-		// Retention keeps river_job bounded. Completed deliveries must outlive
-		// any duplicate of their event, since uniqueness looks at them.
-		CompletedJobRetentionPeriod: 24 * time.Hour,
+		// Retention keeps river_job bounded. Completed jobs must outlive any
+		// duplicate of their event, since uniqueness looks at them.
+		CompletedJobRetentionPeriod: cmp.Or(cfg.CompletedRetention, DefaultCompletedRetention),
 		CancelledJobRetentionPeriod: 7 * 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
 		ErrorHandler:                errorHandler{log: cfg.Logger},

@@ -97,6 +97,7 @@ func TestLoadConfig_Defaults(t *testing.T) {
 	require.Empty(t, c.CORSOrigins)
 	require.Equal(t, slog.LevelInfo, c.LogLevel)
 	require.Equal(t, "text", c.LogFormat)
+	require.Equal(t, 24*time.Hour, c.JobRetention)
 }
 
 func TestLoadConfig_Values(t *testing.T) {
@@ -118,6 +119,7 @@ func TestLoadConfig_Values(t *testing.T) {
 		"CORS_ALLOWED_ORIGINS": "https://app.evpower.kg/, http://LOCALHOST:5173",
 		"LOG_LEVEL":            "DEBUG",
 		"LOG_FORMAT":           "json",
+		"JOB_RETENTION":        "2h",
 	})))
 	require.NoError(t, err)
 
@@ -134,6 +136,7 @@ func TestLoadConfig_Values(t *testing.T) {
 	require.Equal(t, []string{"https://app.evpower.kg", "http://localhost:5173"}, c.CORSOrigins)
 	require.Equal(t, slog.LevelDebug, c.LogLevel)
 	require.Equal(t, "json", c.LogFormat)
+	require.Equal(t, 2*time.Hour, c.JobRetention)
 
 	require.NoError(t, c.PushPolicy.Check("https://push.example.com/x"))
 	require.Error(t, c.PushPolicy.Check("https://updates.push.services.mozilla.com/x"))
@@ -311,6 +314,7 @@ func TestLoadConfig_Invalid(t *testing.T) {
 		{name: "leeway too big", vars: map[string]string{"JWT_LEEWAY": "1h"}, variable: "JWT_LEEWAY"},
 		{name: "push timeout 0s", vars: map[string]string{"PUSH_TIMEOUT": "0s"}, variable: "PUSH_TIMEOUT"},
 		{name: "push timeout too big", vars: map[string]string{"PUSH_TIMEOUT": "10m"}, variable: "PUSH_TIMEOUT"},
+		{name: "job retention too short", vars: map[string]string{"JOB_RETENTION": "10s"}, variable: "JOB_RETENTION"},
 		{name: "push timeout garbage", vars: map[string]string{"PUSH_TIMEOUT": "soon"}, variable: "PUSH_TIMEOUT"},
 		{name: "vapid subject bare email", vars: map[string]string{"VAPID_SUBJECT": "ops@example.com"}, variable: "VAPID_SUBJECT"},
 		{name: "vapid subject double mailto", vars: map[string]string{"VAPID_SUBJECT": "mailto:mailto:a@b.c"}, variable: "VAPID_SUBJECT"},

@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 	h := &handler{}
 	if s.Queue, err = queue.New(queue.Config{
 		DB: s.DB, Pool: s.Pool, Handler: h, Book: s.Store, Workers: cfg.Workers,
-		JobTimeout: cfg.PushTimeout + deliverySlack, RescueAfter: cfg.RescueAfter,
+		JobTimeout: cfg.PushTimeout + deliverySlack, RescueAfter: cfg.RescueAfter, CompletedRetention: cfg.JobRetention,
 		StopTimeout: cfg.ShutdownTimeout, MaxAttempts: cfg.DeliveryMaxAttempts, RetryBase: cfg.DeliveryRetryBase,
 		Logger: log,
 	}); err != nil {

@@ -304,7 +304,7 @@ func (q *Queue) next(job *rivertype.JobRow, log *slog.Logger, res domain.PushRes
 	case errors.Is(err, domain.ErrNotFound):
 		log.Info("subscription removed or moved to another user before delivery; nothing to send")
 		return nil
-	case errors.Is(err, app.ErrExpired):
+	case errors.Is(err, domain.ErrExpired):
 		log.Warn("notification expired before it could be delivered")
 		return river.JobCancel(err)
 	case res.Outcome == 0 && err != nil:

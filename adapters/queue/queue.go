@@ -24,8 +24,8 @@ import (
 	"github.com/evpower/evpush/domain"
 )
 
-// Handler is what the workers need from the app layer.
-type Handler interface {
+// UseCases is what the workers need from the app layer.
+type UseCases interface {
 	// SendEvent sends an event to all its recipients and decides, per
 	// device, what comes next.
 	SendEvent(ctx context.Context, ev domain.ChargingEvent) ([]app.Sent, error)
@@ -42,9 +42,9 @@ type Handler interface {
 
 // Config configures the River client.
 type Config struct {
-	DB      *sql.DB
-	Pool    *pgxpool.Pool // LISTEN/NOTIFY: jobs are picked up within milliseconds of commit
-	Handler Handler
+	DB   *sql.DB
+	Pool *pgxpool.Pool // LISTEN/NOTIFY: jobs are picked up within milliseconds of commit
+	App  UseCases
 	// Book writes an event's bookkeeping in the transaction completing it.
 	Book Bookkeeper
 	// Workers is how many event jobs, and how many retry jobs, run at once
@@ -98,7 +98,7 @@ type Queue struct {
 	client  *river.Client[pgx.Tx]
 	pool    *pgxpool.Pool
 	db      *sql.DB
-	h       Handler
+	app     UseCases
 	book    Bookkeeper
 	log     *slog.Logger
 	started atomic.Bool
@@ -125,7 +125,7 @@ func New(cfg Config) (*Queue, error) {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = defaultStopTimeout
 	}
-	q := &Queue{h: cfg.Handler, book: cfg.Book, log: cfg.Logger, db: cfg.DB, pool: cfg.Pool,
+	q := &Queue{app: cfg.App, book: cfg.Book, log: cfg.Logger, db: cfg.DB, pool: cfg.Pool,
 		maxAttempts: cmp.Or(cfg.MaxAttempts, DeliveryMaxAttempts),
 		retry:       backoff{base: cmp.Or(cfg.RetryBase, DefaultRetryBase)},
 		// An event job sends to all its devices, some waiting for a
@@ -254,7 +254,7 @@ func (w *completedWorker) Work(ctx context.Context, job *river.Job[ChargingCompl
 func sendEvent[T river.JobArgs](ctx context.Context, q *Queue, job *river.Job[T], ev domain.ChargingEvent) error {
 	payload := payloadOf(ev)
 	return workEvent(ctx, q, job, []string{"session_id"}, func(ctx context.Context) ([]app.Sent, error) {
-		return q.h.SendEvent(ctx, ev)
+		return q.app.SendEvent(ctx, ev)
 	}, func(s app.Sent) river.JobArgs {
 		return Delivery{EventKey: ev.Key(), SubscriptionID: s.Sub.ID, UserID: s.Sub.UserID, UserType: string(s.Sub.UserType), Event: payload}
 	})
@@ -286,7 +286,7 @@ type deliveryWorker struct {
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[Delivery]) error {
 	log := w.q.deliveryLog(job.JobRow, job.Args.SubscriptionID, job.Args.EventKey)
 	to := domain.Recipient{UserID: job.Args.UserID, UserType: domain.UserType(job.Args.UserType)}
-	res, err := w.q.h.Deliver(app.WithLogger(ctx, log), job.Args.SubscriptionID, to, job.Args.Event.event())
+	res, err := w.q.app.Deliver(app.WithLogger(ctx, log), job.Args.SubscriptionID, to, job.Args.Event.event())
 	return w.q.next(job.JobRow, log, res, err)
 }
 
@@ -380,7 +380,11 @@ func (b backoff) delay(n int) time.Duration {
 type errorHandler struct{ log *slog.Logger }
 
 func (h errorHandler) HandleError(_ context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
-	h.log.Warn("job failed; River will retry", "job_id", job.ID, "job_kind", job.Kind,
+	msg := "job failed; River will retry"
+	if job.Attempt >= job.MaxAttempts {
+		msg = "job failed on its last attempt; River discards it"
+	}
+	h.log.Warn(msg, "job_id", job.ID, "job_kind", job.Kind,
 		"attempt", job.Attempt, "max_attempts", job.MaxAttempts, "error", err)
 	return nil
 }

@@ -20,13 +20,13 @@ var errNoReferenceCharging = domain.Errorf(domain.ErrNotFound, "the reference ch
 func (s *Service) StartSession(ctx context.Context, caller domain.Principal, stationID string, connectorID int) (domain.ChargingSession, error) {
 	v := &domain.ValidationError{}
 	if stationID == "" {
-		v.Fields = append(v.Fields, domain.FieldError{Field: "station_id", Message: "is required"})
+		v.Add("station_id", "is required")
 	}
 	if connectorID < 1 || connectorID > math.MaxInt32 {
-		v.Fields = append(v.Fields, domain.FieldError{Field: "connector_id", Message: "must be a positive integer"})
+		v.Add("connector_id", "must be a positive integer")
 	}
-	if len(v.Fields) > 0 {
-		return domain.ChargingSession{}, v
+	if err := v.Err(); err != nil {
+		return domain.ChargingSession{}, err
 	}
 	if s.charging == nil {
 		return domain.ChargingSession{}, errNoReferenceCharging

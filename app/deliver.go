@@ -2,17 +2,12 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/evpower/evpush/domain"
 )
-
-// ErrExpired says a notification outlived its TTL before it could be
-// delivered: sending "charging started" hours late would only confuse.
-var ErrExpired = errors.New("notification expired before delivery")
 
 // Recipients fans an event out: the subscriptions of the driver (as client)
 // and of the station's owner (as owner). The owner comes from the event
@@ -42,7 +37,7 @@ func (s *Service) Recipients(ctx context.Context, ev domain.ChargingEvent) ([]do
 // belonged to when the event was fanned out. It returns domain.ErrNotFound
 // when the subscription no longer exists or now belongs to someone else (a
 // device moves to whoever subscribes on it last: they must not get this
-// event), and ErrExpired when the message's TTL has passed since the event;
+// event), and domain.ErrExpired when the message's TTL has passed since the event;
 // the caller decides about retries from the result.
 func (s *Service) Deliver(ctx context.Context, subscriptionID string, to domain.Recipient, ev domain.ChargingEvent) (domain.PushResult, error) {
 	return s.deliver(ctx, subscriptionID, to, ev.OccurredAt, s.renderEvent(ev))
@@ -80,7 +75,7 @@ func (s *Service) deliver(ctx context.Context, subscriptionID string, to domain.
 	}
 	n, ok := s.ttlLeft(render(sub), occurredAt)
 	if !ok {
-		return domain.PushResult{}, ErrExpired
+		return domain.PushResult{}, domain.ErrExpired
 	}
 	res, err := s.deliverNow(ctx, sub, n)
 	s.observeDelivered(res, occurredAt)

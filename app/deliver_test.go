@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/evpower/evpush/adapters/messages"
-	"github.com/evpower/evpush/app"
 	"github.com/evpower/evpush/domain"
 )
 
@@ -339,7 +338,7 @@ func TestDeliver_Expired(t *testing.T) {
 
 				res, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{}, ev)
 				require.Zero(t, res)
-				require.ErrorIs(t, err, app.ErrExpired)
+				require.ErrorIs(t, err, domain.ErrExpired)
 				require.Empty(t, d.sender.calls(), "nothing sent")
 				_, _, deletes, records := d.store.calls()
 				require.Zero(t, deletes)

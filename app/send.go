@@ -70,7 +70,7 @@ func (s *Service) sendOne(ctx context.Context, sub domain.Subscription, occurred
 	n, ok := s.ttlLeft(n, occurredAt)
 	if !ok {
 		s.logger(ctx).Warn("notification expired before it could be delivered", "subscription_id", sub.ID)
-		return Sent{Sub: sub, Decision: domain.Decision{Step: domain.StepDrop, Reason: ErrExpired.Error()}}
+		return Sent{Sub: sub, Decision: domain.Decision{Step: domain.StepDrop, Reason: domain.ErrExpired.Error()}}
 	}
 	res, d, _ := s.push(ctx, sub, n)
 	s.observeDelivered(res, occurredAt)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/evpower/evpush/app"
 	"github.com/evpower/evpush/domain"
 )
 
@@ -73,7 +72,7 @@ func TestDeliverMessage(t *testing.T) {
 		m := userMessage()
 		m.OccurredAt = testNow.Add(-2 * time.Hour)
 		_, err := d.service(t).DeliverMessage(t.Context(), "s1", domain.Recipient{UserID: driverID, UserType: domain.UserTypeClient}, m)
-		require.True(t, errors.Is(err, app.ErrExpired))
+		require.True(t, errors.Is(err, domain.ErrExpired))
 		require.Empty(t, d.sender.calls())
 	})
 

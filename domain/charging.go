@@ -39,13 +39,6 @@ type ChargingSession struct {
 	StoppedAt   *time.Time
 }
 
-// Errors of the charging reference flow.
-var (
-	// ErrConflict marks a request that clashes with the current state
-	// (a connector already busy, a session already stopped).
-	ErrConflict = errors.New("conflict")
-)
-
 // Cents is an amount of money in hundredths of the currency unit, so sums are
 // exact.
 type Cents int64
@@ -167,13 +160,13 @@ func (e ChargingEvent) Recipients() []Recipient {
 func (e ChargingEvent) Validate() error {
 	v := &ValidationError{}
 	if e.Kind != EventChargingStarted && e.Kind != EventChargingCompleted {
-		v.add("kind", "must be charging_started or charging_completed")
+		v.Add("kind", "must be charging_started or charging_completed")
 	}
 	if e.SessionID == "" {
-		v.add("session_id", "is required")
+		v.Add("session_id", "is required")
 	}
 	if e.DriverID == "" && e.OwnerID == "" {
-		v.add("user_id", "is required")
+		v.Add("user_id", "is required")
 	}
-	return v.orNil()
+	return v.Err()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Error kinds. Adapters translate infrastructure errors into these, and the
@@ -21,6 +22,15 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrUnavailable marks a dependency (the database) that cannot be reached now.
 	ErrUnavailable = errors.New("service unavailable")
+	// ErrConflict marks a request that clashes with the current state
+	// (a busy connector, a session already stopped).
+	ErrConflict = errors.New("conflict")
+	// ErrExpired marks a notification that outlived its TTL before it could
+	// be delivered.
+	ErrExpired = errors.New("notification expired before delivery")
+	// ErrRateLimited marks a caller over its allowance; *RateLimitError
+	// unwraps to it and says when to come back.
+	ErrRateLimited = errors.New("too many requests")
 )
 
 // FieldError names one field of the input and what is wrong with it.
@@ -37,7 +47,7 @@ type ValidationError struct {
 
 // Invalid returns a ValidationError for one field.
 func Invalid(field, message string) *ValidationError {
-	return &ValidationError{Fields: []FieldError{{Field: field, Message: message}}}
+	return (&ValidationError{}).Add(field, message)
 }
 
 // Error joins the field errors as "field: message; field: message".
@@ -52,13 +62,21 @@ func (e *ValidationError) Error() string {
 // Unwrap makes errors.Is(err, ErrInvalid) true.
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
-// add records a field error.
-func (e *ValidationError) add(field, message string) {
+// Add records a field error; it returns e, so one-field errors chain.
+// Validation collects every field's error with it, then returns Err:
+//
+//	v := &domain.ValidationError{}
+//	if id == "" {
+//		v.Add("station_id", "is required")
+//	}
+//	return v.Err()
+func (e *ValidationError) Add(field, message string) *ValidationError {
 	e.Fields = append(e.Fields, FieldError{Field: field, Message: message})
+	return e
 }
 
-// orNil returns nil when no field failed, so callers can `return v.orNil()`.
-func (e *ValidationError) orNil() error {
+// Err returns nil when no field failed, else e.
+func (e *ValidationError) Err() error {
 	if len(e.Fields) == 0 {
 		return nil
 	}
@@ -72,6 +90,18 @@ func (e *AuthError) Error() string { return e.Reason }
 
 // Unwrap makes errors.Is(err, ErrUnauthenticated) true.
 func (e *AuthError) Unwrap() error { return ErrUnauthenticated }
+
+// RateLimitError says a caller is over its allowance and when to retry.
+// It unwraps to ErrRateLimited.
+type RateLimitError struct {
+	RetryAfter time.Duration
+	Msg        string // for the client, e.g. "Too many requests; retry in 3 s"
+}
+
+func (e *RateLimitError) Error() string { return e.Msg }
+
+// Unwrap makes errors.Is(err, ErrRateLimited) true.
+func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
 
 // Error is an error of a known kind (ErrNotFound, ErrForbidden, …) with a
 // message meant for the API client. It unwraps to its kind.

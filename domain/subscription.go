@@ -132,47 +132,47 @@ func NewSubscription(in SubscriptionInput, policy EndpointPolicy) (Subscription,
 		UserAgent: sanitizeUserAgent(in.UserAgent),
 	}
 	if in.Endpoint == "" {
-		v.add(FieldEndpoint, "is required")
+		v.Add(FieldEndpoint, "is required")
 	} else if ep, err := policy.Normalize(in.Endpoint); err != nil {
-		v.add(FieldEndpoint, err.Error())
+		v.Add(FieldEndpoint, err.Error())
 	} else {
 		s.Endpoint = ep
 	}
 	if p, msg := decodeP256dh(in.P256dh); msg != "" {
-		v.add(FieldP256dh, msg)
+		v.Add(FieldP256dh, msg)
 	} else {
 		s.P256dh = p
 	}
 	if a, msg := decodeAuth(in.Auth); msg != "" {
-		v.add(FieldAuth, msg)
+		v.Add(FieldAuth, msg)
 	} else {
 		s.Auth = a
 	}
 	switch {
 	case in.UserType == "":
-		v.add(FieldUserType, "is required")
+		v.Add(FieldUserType, "is required")
 	case !s.UserType.Valid():
-		v.add(FieldUserType, `must be "client" or "owner"`)
+		v.Add(FieldUserType, `must be "client" or "owner"`)
 	}
 	if in.Locale != "" {
 		loc, ok := NormalizeLocale(in.Locale)
 		if !ok {
-			v.add(FieldLocale, `must be a language tag such as "ru" or "en"`)
+			v.Add(FieldLocale, `must be a language tag such as "ru" or "en"`)
 		}
 		s.Locale = loc
 	}
 	if in.ApplicationServerKey != "" {
 		k, msg := CanonicalPublicKey(in.ApplicationServerKey)
 		if msg != "" {
-			v.add(FieldApplicationServerKey, msg)
+			v.Add(FieldApplicationServerKey, msg)
 		}
 		s.applicationServerKey = k
 	}
 	if s.UserID == "" {
 		// The auth middleware guarantees a user id; an empty one is a bug upstream.
-		v.add("sub", "user id is missing")
+		v.Add("sub", "user id is missing")
 	}
-	if err := v.orNil(); err != nil {
+	if err := v.Err(); err != nil {
 		return Subscription{}, err
 	}
 	return s, nil

@@ -51,12 +51,12 @@ func (m UserMessage) Validate() error {
 	v := &ValidationError{}
 	switch {
 	case m.UserID == "":
-		v.add("user_id", "is required")
+		v.Add("user_id", "is required")
 	case len(m.UserID) > maxUserIDLength || !utf8.ValidString(m.UserID):
-		v.add("user_id", "must be valid UTF-8 of at most "+strconv.Itoa(maxUserIDLength)+" bytes")
+		v.Add("user_id", "must be valid UTF-8 of at most "+strconv.Itoa(maxUserIDLength)+" bytes")
 	}
 	if !m.UserType.Valid() {
-		v.add("user_type", `must be "client" or "owner"`)
+		v.Add("user_type", `must be "client" or "owner"`)
 	}
 	bytes := 0
 	for _, f := range []struct {
@@ -65,7 +65,7 @@ func (m UserMessage) Validate() error {
 		max   int
 	}{{"title", m.Title, MaxTitleChars}, {"body", m.Body, MaxBodyChars}} {
 		if len(f.texts) == 0 {
-			v.add(f.name, `needs a text in at least one language, e.g. {"ru": "…"}`)
+			v.Add(f.name, `needs a text in at least one language, e.g. {"ru": "…"}`)
 			continue
 		}
 		longest := 0
@@ -73,45 +73,45 @@ func (m UserMessage) Validate() error {
 			text := f.texts[lang]
 			field := f.name + "." + lang
 			if l, ok := NormalizeLocale(lang); !ok || l != lang {
-				v.add(field, `must be keyed by a lower-case language tag such as "ru" or "ru-kg"`)
+				v.Add(field, `must be keyed by a lower-case language tag such as "ru" or "ru-kg"`)
 			}
 			switch n := utf8.RuneCountInString(text); {
 			case !utf8.ValidString(text):
-				v.add(field, "is not valid UTF-8")
+				v.Add(field, "is not valid UTF-8")
 			case isBlank(text):
-				v.add(field, "is empty")
+				v.Add(field, "is empty")
 			case n > f.max:
-				v.add(field, fmt.Sprintf("is %d characters long; at most %d", n, f.max))
+				v.Add(field, fmt.Sprintf("is %d characters long; at most %d", n, f.max))
 			}
 			longest = max(longest, jsonLen(text))
 		}
 		bytes += longest
 	}
 	if bytes += jsonLen(m.URL) + jsonLen(m.Tag); bytes > MaxTextBytes {
-		v.add("body", fmt.Sprintf("title, body, url and tag take %d bytes as UTF-8; at most %d fit a push message", bytes, MaxTextBytes))
+		v.Add("body", fmt.Sprintf("title, body, url and tag take %d bytes as UTF-8; at most %d fit a push message", bytes, MaxTextBytes))
 	}
 	if m.URL != "" {
 		if len(m.URL) > MaxUserMessageURL {
-			v.add("url", "is longer than "+strconv.Itoa(MaxUserMessageURL)+" characters")
+			v.Add("url", "is longer than "+strconv.Itoa(MaxUserMessageURL)+" characters")
 		} else if err := ValidateAppPath(m.URL); err != nil {
-			v.add("url", err.Error())
+			v.Add("url", err.Error())
 		}
 	}
 	if len(m.Tag) > MaxTagLength || !printable(m.Tag) {
-		v.add("tag", "must be at most "+strconv.Itoa(MaxTagLength)+" printable characters")
+		v.Add("tag", "must be at most "+strconv.Itoa(MaxTagLength)+" printable characters")
 	}
 	if len(m.DedupeKey) > MaxDedupeKeyLength || !printable(m.DedupeKey) {
-		v.add("dedupe_key", "must be at most "+strconv.Itoa(MaxDedupeKeyLength)+" printable characters")
+		v.Add("dedupe_key", "must be at most "+strconv.Itoa(MaxDedupeKeyLength)+" printable characters")
 	}
 	if m.TTL <= 0 || m.TTL > MaxUserMessageTTL {
-		v.add("ttl_seconds", fmt.Sprintf("must be between 1 and %d", int(MaxUserMessageTTL.Seconds())))
+		v.Add("ttl_seconds", fmt.Sprintf("must be between 1 and %d", int(MaxUserMessageTTL.Seconds())))
 	}
 	switch m.Urgency {
 	case UrgencyVeryLow, UrgencyLow, UrgencyNormal, UrgencyHigh:
 	default:
-		v.add("urgency", `must be "very-low", "low", "normal" or "high"`)
+		v.Add("urgency", `must be "very-low", "low", "normal" or "high"`)
 	}
-	return v.orNil()
+	return v.Err()
 }
 
 // Recipient is whom the message is for.

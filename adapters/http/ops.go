@@ -5,16 +5,19 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	_ "embed"
+	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/time/rate"
+
+	"github.com/evpower/evpush/domain"
 )
 
 // Ops is the operators' surface: River UI and metrics behind credentials.
@@ -178,17 +181,14 @@ func (w *opsHeaderWriter) WriteString(s string) (int, error) {
 // would tell the guesser which guess was right, at any speed. Successful
 // logins take nothing from the allowance, so River UI's many calls never
 // throttle the operator using it.
-func requireOps(user, pass string, throttle *loginThrottle) gin.HandlerFunc {
+func requireOps(log *slog.Logger, user, pass string, throttle *loginThrottle) gin.HandlerFunc {
 	wantUser, wantPass := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
 	return func(c *gin.Context) {
 		addr := throttleKey(c.ClientIP())
 		now := time.Now()
 		if wait := throttle.wait(addr, now); wait > 0 {
-			secs := strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1))
-			c.Header("Retry-After", secs)
-			c.AbortWithStatusJSON(http.StatusTooManyRequests, errorBody{
-				Detail: "Too many failed logins from this address; retry in " + secs + " s",
-			})
+			writeError(c, log, &domain.RateLimitError{RetryAfter: wait,
+				Msg: fmt.Sprintf("Too many failed logins from this address; retry in %d s", max(int(math.Ceil(wait.Seconds())), 1))})
 			return
 		}
 		u, p, ok := c.Request.BasicAuth()
@@ -198,8 +198,7 @@ func requireOps(user, pass string, throttle *loginThrottle) gin.HandlerFunc {
 			if ok { // no credentials is no guess: the browser's first request
 				throttle.fail(addr, now)
 			}
-			c.Header("WWW-Authenticate", `Basic realm="evpush operations", charset="UTF-8"`)
-			c.AbortWithStatusJSON(http.StatusUnauthorized, errorBody{Detail: "operator credentials required"})
+			writeError(c, log, opsAuthError{})
 			return
 		}
 		c.Next()
@@ -313,8 +312,8 @@ func (t *loginThrottle) sweep(now time.Time) {
 // UI's cancel, retry, delete, pause…), since Basic credentials would be
 // attached to them automatically. River UI and /metrics share one login
 // throttle.
-func mountOps(r *gin.Engine, ops Ops) {
-	auth := requireOps(ops.Username, ops.Password, newLoginThrottle(ops.LoginLimit))
+func mountOps(r *gin.Engine, log *slog.Logger, ops Ops) {
+	auth := requireOps(log, ops.Username, ops.Password, newLoginThrottle(ops.LoginLimit))
 	cop := http.NewCrossOriginProtection()
 	r.Any(UIPrefix+"/*path", auth, gin.WrapH(cop.Handler(ops.UI)))
 	r.GET(UIPrefix, func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, UIPrefix+"/") })

@@ -1,14 +1,15 @@
 package http
 
 import (
+	"fmt"
 	"math"
-	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/time/rate"
+
+	"github.com/evpower/evpush/domain"
 )
 
 // RateLimit is a per-user token bucket: PerMinute tokens a minute, up to
@@ -80,11 +81,8 @@ func (s *server) rateLimit(l *limiter) gin.HandlerFunc {
 		}
 		ok, wait := l.reserve(principal(c).UserID, time.Now())
 		if !ok {
-			secs := int(math.Ceil(wait.Seconds()))
-			c.Header("Retry-After", strconv.Itoa(secs))
-			c.AbortWithStatusJSON(http.StatusTooManyRequests, errorBody{
-				Detail: "Too many requests; retry in " + strconv.Itoa(secs) + " s",
-			})
+			writeError(c, s.log, &domain.RateLimitError{RetryAfter: wait,
+				Msg: fmt.Sprintf("Too many requests; retry in %d s", max(int(math.Ceil(wait.Seconds())), 1))})
 			return
 		}
 		c.Next()

@@ -88,9 +88,7 @@ func NewHandler(cfg Config) http.Handler {
 		r.Use(corsMiddleware(cfg.CORSOrigins))
 	}
 	r.NoRoute(s.handle(func(*gin.Context) error { return domain.ErrNotFound }))
-	r.NoMethod(func(c *gin.Context) {
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Detail: "Method not allowed"})
-	})
+	r.NoMethod(s.handle(func(*gin.Context) error { return errMethodNotAllowed }))
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
@@ -100,7 +98,7 @@ func NewHandler(cfg Config) http.Handler {
 		r.POST("/api/v1/dev/token", s.limitBody(), s.handle(s.devToken))
 	}
 	if cfg.Ops != nil {
-		mountOps(r, *cfg.Ops)
+		mountOps(r, s.log, *cfg.Ops)
 	}
 
 	n := r.Group("/api/v1/notifications")

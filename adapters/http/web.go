@@ -111,13 +111,13 @@ func (s *server) devToken(c *gin.Context) error {
 	}
 	v := &domain.ValidationError{}
 	if req.UserID == "" || len(req.UserID) > 128 {
-		v.Fields = append(v.Fields, domain.FieldError{Field: "user_id", Message: "is required (at most 128 characters)"})
+		v.Add("user_id", "is required (at most 128 characters)")
 	}
 	if req.UserType != "" && !domain.UserType(req.UserType).Valid() {
-		v.Fields = append(v.Fields, domain.FieldError{Field: "user_type", Message: `must be "client" or "owner"`})
+		v.Add("user_type", `must be "client" or "owner"`)
 	}
-	if len(v.Fields) > 0 {
-		return v
+	if err := v.Err(); err != nil {
+		return err
 	}
 	tok, ttl, err := s.devTokens.Mint(req.UserID, domain.UserType(req.UserType))
 	if err != nil {

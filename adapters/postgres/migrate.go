@@ -65,8 +65,9 @@ func MigrateTo(ctx context.Context, db *sql.DB, version int64) error {
 	return nil
 }
 
-// Pending reports whether evpush's own migrations are all applied (readiness).
-func Pending(ctx context.Context, db *sql.DB) (bool, error) {
+// HasPending reports whether some of evpush's own migrations are not
+// applied yet: readiness waits until they are.
+func HasPending(ctx context.Context, db *sql.DB) (bool, error) {
 	p, err := provider(db)
 	if err != nil {
 		return false, err
@@ -103,19 +104,6 @@ func MigrateReference(ctx context.Context, db *sql.DB) error {
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("error applying the reference charging module's migrations: %w", err)
-	}
-	return nil
-}
-
-// Rollback reverts every evpush migration (River's tables are left alone):
-// each file carries its Down section, so the schema history is reversible.
-func Rollback(ctx context.Context, db *sql.DB) error {
-	p, err := provider(db)
-	if err != nil {
-		return err
-	}
-	if _, err := p.DownTo(ctx, 0); err != nil {
-		return fmt.Errorf("error reverting evpush migrations: %w", err)
 	}
 	return nil
 }

@@ -692,14 +692,14 @@ func TestUnavailableConnectionDropped(t *testing.T) {
 func TestMigrateConcurrentIdempotent(t *testing.T) {
 	t.Parallel()
 	b := setupConnect(t)
-	pending, err := postgres.Pending(b.ctx, b.db)
+	pending, err := postgres.HasPending(b.ctx, b.db)
 	require.NoError(t, err)
 	require.False(t, pending, "testdb databases are migrated")
 
 	migrateTwice(t, b.db)
 	b.settle(t)
 
-	pending, err = postgres.Pending(b.ctx, b.db)
+	pending, err = postgres.HasPending(b.ctx, b.db)
 	require.NoError(t, err)
 	require.False(t, pending)
 	require.NoError(t, b.store.Ping(b.ctx))
@@ -725,13 +725,13 @@ func TestMigrateEmptyDatabase(t *testing.T) {
 	u.Path = "/" + name
 	b := connect(t, u.String())
 
-	pending, err := postgres.Pending(b.ctx, b.db)
+	pending, err := postgres.HasPending(b.ctx, b.db)
 	require.NoError(t, err)
 	require.True(t, pending)
 
 	migrateTwice(t, b.db)
 
-	pending, err = postgres.Pending(b.ctx, b.db)
+	pending, err = postgres.HasPending(b.ctx, b.db)
 	require.NoError(t, err)
 	require.False(t, pending)
 	s := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
@@ -771,4 +771,23 @@ func BenchmarkUpsert(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestMigrationsAreReversible: every evpush migration has a working Down,
+// and rolling evpush back leaves the charging service's tables alone.
+func TestMigrationsAreReversible(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	db, ctx := b.db, b.ctx
+	require.NoError(t, postgres.Rollback(ctx, db))
+	var exists, stations bool
+	require.NoError(t, db.QueryRow(`SELECT to_regclass('push_subscriptions') IS NOT NULL, to_regclass('stations') IS NOT NULL`).Scan(&exists, &stations))
+	require.False(t, exists)
+	require.True(t, stations, "stations belong to the charging service (or the reference module): never dropped")
+	require.NoError(t, postgres.Migrate(ctx, db))
+	require.NoError(t, db.QueryRow(`SELECT to_regclass('push_subscriptions') IS NOT NULL`).Scan(&exists))
+	require.True(t, exists)
+	pending, err := postgres.HasPending(ctx, db)
+	require.NoError(t, err)
+	require.False(t, pending)
 }

@@ -81,7 +81,7 @@ type cleanupWorker struct {
 }
 
 func (w *cleanupWorker) Work(ctx context.Context, job *river.Job[Cleanup]) error {
-	n, err := w.q.h.CleanupSubscriptions(ctx)
+	n, err := w.q.app.CleanupSubscriptions(ctx)
 	if err != nil {
 		return err
 	}

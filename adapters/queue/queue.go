@@ -24,8 +24,8 @@ import (
 	"github.com/evpower/evpush/domain"
 )
 
-// Handler is what the workers need from the app layer.
-type Handler interface {
+// UseCases is what the workers need from the app layer.
+type UseCases interface {
 	// SendEvent sends an event to all its recipients and decides, per
 	// device, what comes next.
 	SendEvent(ctx context.Context, ev domain.ChargingEvent) ([]app.Sent, error)
@@ -42,12 +42,16 @@ type Handler interface {
 
 // Config configures the River client.
 type Config struct {
-	DB      *sql.DB
-	Pool    *pgxpool.Pool // LISTEN/NOTIFY: jobs are picked up within milliseconds of commit
-	Handler Handler
+	DB   *sql.DB
+	Pool *pgxpool.Pool // LISTEN/NOTIFY: jobs are picked up within milliseconds of commit
+	App  UseCases
 	// Book writes an event's bookkeeping in the transaction completing it.
 	Book Bookkeeper
-	// Workers is how many deliveries run at once in this process.
+	// Workers is how many event jobs, and how many retry jobs, run at once
+	// in this process (the app bounds the pushes of all event jobs by the
+	// same number). An event job holds its slot for its pushes' round
+	// trips, so a process serves about Workers / push round trip events a
+	// second: 100 / 0.2 s = 500 events/s.
 	Workers int
 	// JobTimeout bounds one job: a delivery is a push request plus
 	// bookkeeping, a fan-out a query and an insert.
@@ -60,6 +64,10 @@ type Config struct {
 	// RetryBase is the first retry's delay; each next one doubles, up to an
 	// hour. 0 means DefaultRetryBase.
 	RetryBase time.Duration
+	// CompletedRetention is how long River keeps a completed job; event
+	// jobs are unique (a duplicate is not inserted) for as long. 0 means
+	// DefaultCompletedRetention.
+	CompletedRetention time.Duration
 	// StopTimeout is how long Stop waits for running jobs before cancelling
 	// them (River retries them later).
 	StopTimeout time.Duration
@@ -70,7 +78,9 @@ type Config struct {
 const (
 	DefaultWorkers     = 100
 	DefaultRescueAfter = time.Minute
-	eventWorkers       = 20
+	// DefaultCompletedRetention: a charging service retrying its commit
+	// within a day is caught as a duplicate.
+	DefaultCompletedRetention = 24 * time.Hour
 	// fetchCooldown: River's 100ms default caps a queue near MaxWorkers×10
 	// jobs/s; LISTEN/NOTIFY wakes fetchers, the cooldown only bounds polling.
 	fetchCooldown      = 10 * time.Millisecond
@@ -88,7 +98,7 @@ type Queue struct {
 	client  *river.Client[pgx.Tx]
 	pool    *pgxpool.Pool
 	db      *sql.DB
-	h       Handler
+	app     UseCases
 	book    Bookkeeper
 	log     *slog.Logger
 	started atomic.Bool
@@ -115,7 +125,7 @@ func New(cfg Config) (*Queue, error) {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = defaultStopTimeout
 	}
-	q := &Queue{h: cfg.Handler, book: cfg.Book, log: cfg.Logger, db: cfg.DB, pool: cfg.Pool,
+	q := &Queue{app: cfg.App, book: cfg.Book, log: cfg.Logger, db: cfg.DB, pool: cfg.Pool,
 		maxAttempts: cmp.Or(cfg.MaxAttempts, DeliveryMaxAttempts),
 		retry:       backoff{base: cmp.Or(cfg.RetryBase, DefaultRetryBase)},
 		// An event job sends to all its devices, some waiting for a
@@ -136,7 +146,7 @@ func New(cfg Config) (*Queue, error) {
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		ID: clientID(),
 		Queues: map[string]river.QueueConfig{
-			QueueEvents:     {MaxWorkers: eventWorkers, FetchCooldown: fetchCooldown, FetchPollInterval: fetchPollInterval},
+			QueueEvents:     {MaxWorkers: cfg.Workers, FetchCooldown: fetchCooldown, FetchPollInterval: fetchPollInterval},
 			QueueDeliveries: {MaxWorkers: cfg.Workers, FetchCooldown: fetchCooldown, FetchPollInterval: fetchPollInterval},
 		},
 		Workers: workers,
@@ -155,9 +165,9 @@ func New(cfg Config) (*Queue, error) {
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(CleanupInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return Cleanup{}, nil },
 			&river.PeriodicJobOpts{ID: "subscription_cleanup", RunOnStart: true})},
-		// Retention keeps river_job bounded. Completed deliveries must outlive
-		// any duplicate of their event, since uniqueness looks at them.
-		CompletedJobRetentionPeriod: 24 * time.Hour,
+		// Retention keeps river_job bounded. Completed jobs must outlive any
+		// duplicate of their event, since uniqueness looks at them.
+		CompletedJobRetentionPeriod: cmp.Or(cfg.CompletedRetention, DefaultCompletedRetention),
 		CancelledJobRetentionPeriod: 7 * 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
 		ErrorHandler:                errorHandler{log: cfg.Logger},
@@ -244,7 +254,7 @@ func (w *completedWorker) Work(ctx context.Context, job *river.Job[ChargingCompl
 func sendEvent[T river.JobArgs](ctx context.Context, q *Queue, job *river.Job[T], ev domain.ChargingEvent) error {
 	payload := payloadOf(ev)
 	return workEvent(ctx, q, job, []string{"session_id"}, func(ctx context.Context) ([]app.Sent, error) {
-		return q.h.SendEvent(ctx, ev)
+		return q.app.SendEvent(ctx, ev)
 	}, func(s app.Sent) river.JobArgs {
 		return Delivery{EventKey: ev.Key(), SubscriptionID: s.Sub.ID, UserID: s.Sub.UserID, UserType: string(s.Sub.UserType), Event: payload}
 	})
@@ -276,7 +286,7 @@ type deliveryWorker struct {
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[Delivery]) error {
 	log := w.q.deliveryLog(job.JobRow, job.Args.SubscriptionID, job.Args.EventKey)
 	to := domain.Recipient{UserID: job.Args.UserID, UserType: domain.UserType(job.Args.UserType)}
-	res, err := w.q.h.Deliver(app.WithLogger(ctx, log), job.Args.SubscriptionID, to, job.Args.Event.event())
+	res, err := w.q.app.Deliver(app.WithLogger(ctx, log), job.Args.SubscriptionID, to, job.Args.Event.event())
 	return w.q.next(job.JobRow, log, res, err)
 }
 
@@ -294,7 +304,7 @@ func (q *Queue) next(job *rivertype.JobRow, log *slog.Logger, res domain.PushRes
 	case errors.Is(err, domain.ErrNotFound):
 		log.Info("subscription removed or moved to another user before delivery; nothing to send")
 		return nil
-	case errors.Is(err, app.ErrExpired):
+	case errors.Is(err, domain.ErrExpired):
 		log.Warn("notification expired before it could be delivered")
 		return river.JobCancel(err)
 	case res.Outcome == 0 && err != nil:
@@ -370,7 +380,11 @@ func (b backoff) delay(n int) time.Duration {
 type errorHandler struct{ log *slog.Logger }
 
 func (h errorHandler) HandleError(_ context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
-	h.log.Warn("job failed; River will retry", "job_id", job.ID, "job_kind", job.Kind,
+	msg := "job failed; River will retry"
+	if job.Attempt >= job.MaxAttempts {
+		msg = "job failed on its last attempt; River discards it"
+	}
+	h.log.Warn(msg, "job_id", job.ID, "job_kind", job.Kind,
 		"attempt", job.Attempt, "max_attempts", job.MaxAttempts, "error", err)
 	return nil
 }

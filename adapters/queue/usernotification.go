@@ -177,7 +177,7 @@ func (w *userNotificationWorker) Work(ctx context.Context, job *river.Job[UserNo
 		identity = []string{"user_id", "user_type", "dedupe_key"}
 	}
 	return workEvent(ctx, w.q, job, identity, func(ctx context.Context) ([]app.Sent, error) {
-		return w.q.h.SendMessage(ctx, m)
+		return w.q.app.SendMessage(ctx, m)
 	}, func(s app.Sent) river.JobArgs {
 		return MessageDelivery{Key: key, SubscriptionID: s.Sub.ID, UserID: s.Sub.UserID, UserType: string(s.Sub.UserType),
 			Message: job.Args, OccurredAt: m.OccurredAt}
@@ -227,6 +227,6 @@ func (w *messageDeliveryWorker) Work(ctx context.Context, job *river.Job[Message
 		return w.q.reject(job.JobRow, err)
 	}
 	to := domain.Recipient{UserID: job.Args.UserID, UserType: domain.UserType(job.Args.UserType)}
-	res, err := w.q.h.DeliverMessage(app.WithLogger(ctx, log), job.Args.SubscriptionID, to, m)
+	res, err := w.q.app.DeliverMessage(app.WithLogger(ctx, log), job.Args.SubscriptionID, to, m)
 	return w.q.next(job.JobRow, log, res, err)
 }

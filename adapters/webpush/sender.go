@@ -1,5 +1,6 @@
 // Package webpush is the PushSender adapter on webpush-go v1.4.0. It works
-// around that version's traps (see shared/research): it always sets TTL, never
+// around that version's traps: it always sets TTL (the library's zero value
+// sends "TTL: 0", which push services drop for an offline device), never
 // passes a "mailto:" subject through (the library adds its own), copies the
 // payload per send (the library appends into the caller's slice), shares one
 // HTTP client with timeouts, and keeps records small for Firefox on Android.

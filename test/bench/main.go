@@ -621,10 +621,12 @@ func drain(svc *service, ph *phase) error {
 	if err != nil {
 		return err
 	}
+	stopProfile := svc.profile("drain", 3*time.Second)
 	from := ph.push.Count()
 	if err := ph.wait(devices * *backlog); err != nil {
 		return err
 	}
+	stopProfile()
 	used, err := cpuUsed()
 	if err != nil {
 		return err

@@ -1,15 +1,10 @@
 package e2e
 
 import (
-	"bufio"
-	"context"
-	"database/sql"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,10 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/evpower/evpush/adapters/postgres"
 	"github.com/evpower/evpush/test/pushservice"
 	"github.com/evpower/evpush/test/testdb"
 )
@@ -299,28 +292,3 @@ func TestConcurrentSubscribeUnsubscribeOfOneEndpoint(t *testing.T) {
 	}
 	require.LessOrEqual(t, n, 1)
 }
-
-// TestMigrationsAreReversible: every evpush migration has a working Down,
-// and rolling evpush back leaves the charging service's tables alone.
-func TestMigrationsAreReversible(t *testing.T) {
-	t.Parallel()
-	db := testdb.Open(t, testdb.New(t))
-	ctx := context.Background()
-	require.NoError(t, postgres.Rollback(ctx, db))
-	var exists, stations bool
-	require.NoError(t, db.QueryRow(`SELECT to_regclass('push_subscriptions') IS NOT NULL, to_regclass('stations') IS NOT NULL`).Scan(&exists, &stations))
-	require.False(t, exists)
-	require.True(t, stations, "stations belong to the charging service (or the reference module): never dropped")
-	require.NoError(t, postgres.Migrate(ctx, db))
-	require.NoError(t, db.QueryRow(`SELECT to_regclass('push_subscriptions') IS NOT NULL`).Scan(&exists))
-	require.True(t, exists)
-	pending, err := postgres.Pending(ctx, db)
-	require.NoError(t, err)
-	require.False(t, pending)
-}
-
-var _ = sql.ErrNoRows
-var _ = bufio.NewReader
-var _ = fmt.Sprint
-var _ = runtime.GC
-var _ = jwt.MapClaims{}

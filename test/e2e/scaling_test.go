@@ -38,7 +38,7 @@ func TestTwoWorkerProcessesShareABurst(t *testing.T) {
 	const drivers, owners, sessions = 8, 4, 160             // 320 events, 960 pushes
 	// Every push takes pushDelay at the push service (a real one takes tens
 	// to hundreds of milliseconds), so an event job holds one of a process's
-	// 20 event slots at least that long: one process alone would need 16
+	// 20 event slots (WORKERS) at least that long: one process alone would need 16
 	// rounds (about 5 s) for the burst, while the other is woken by the
 	// commits' NOTIFY and polls every second. So the other finds jobs waiting
 	// however the machine's load falls, and both work, by construction.
@@ -66,7 +66,7 @@ func TestTwoWorkerProcessesShareABurst(t *testing.T) {
 	// machine would be retried, a second copy this test would count.
 	workerEnv := map[string]string{
 		"DATABASE_URL": e.DBURL, "JWT_SECRET": testSecret, "PUSH_ALLOW_LOOPBACK": "true",
-		"PUSH_TIMEOUT": "30s", "LOG_LEVEL": "info", "LOG_FORMAT": "json",
+		"PUSH_TIMEOUT": "30s", "LOG_LEVEL": "info", "LOG_FORMAT": "json", "WORKERS": "20",
 	}
 	workers := []*process{startProcess(t, workerEnv, "-workers-only"), startProcess(t, workerEnv, "-workers-only")}
 	ids := map[string]bool{}

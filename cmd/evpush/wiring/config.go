@@ -94,6 +94,7 @@ type Config struct {
 
 	Workers       int           // deliveries at once in this process
 	RescueAfter   time.Duration // when a job left running by a dead process is retried
+	JobRetention  time.Duration // how long completed jobs are kept (and duplicates caught)
 	DefaultLocale string
 
 	// Messages are the notification texts (embedded, overridden from
@@ -271,6 +272,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.RescueAfter <= c.PushTimeout+deliverySlack {
 		check(configError("JOB_RESCUE_AFTER", "must be longer than PUSH_TIMEOUT + 5s, or live jobs would be rescued"))
 	}
+	c.JobRetention, err = durationEnv(env("JOB_RETENTION", ""), queue.DefaultCompletedRetention, time.Minute, 30*24*time.Hour)
+	check(wrapName("JOB_RETENTION", err))
 	c.DefaultLocale = env("DEFAULT_LOCALE", domain.DefaultLocale)
 	catalog, err := messages.Load(env("MESSAGES_DIR", ""), domain.DefaultLocale)
 	if err != nil {

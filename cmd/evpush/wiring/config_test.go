@@ -102,6 +102,7 @@ func TestLoadConfig_Defaults(t *testing.T) {
 	require.Empty(t, c.CORSOrigins)
 	require.Equal(t, slog.LevelInfo, c.LogLevel)
 	require.Equal(t, "text", c.LogFormat)
+	require.Equal(t, 24*time.Hour, c.JobRetention)
 }
 
 func TestLoadConfig_Values(t *testing.T) {
@@ -125,6 +126,7 @@ func TestLoadConfig_Values(t *testing.T) {
 		"LOG_FORMAT":            "json",
 		"VAPID_RELOAD_INTERVAL": "250ms",
 		"VAPID_RETIRE_AFTER":    "720h",
+		"JOB_RETENTION":         "2h",
 	})))
 	require.NoError(t, err)
 	require.Equal(t, 250*time.Millisecond, c.VAPIDReloadInterval)
@@ -143,6 +145,7 @@ func TestLoadConfig_Values(t *testing.T) {
 	require.Equal(t, []string{"https://app.evpower.kg", "http://localhost:5173"}, c.CORSOrigins)
 	require.Equal(t, slog.LevelDebug, c.LogLevel)
 	require.Equal(t, "json", c.LogFormat)
+	require.Equal(t, 2*time.Hour, c.JobRetention)
 
 	require.NoError(t, c.PushPolicy.Check("https://push.example.com/x"))
 	require.Error(t, c.PushPolicy.Check("https://updates.push.services.mozilla.com/x"))
@@ -339,6 +342,7 @@ func TestLoadConfig_Invalid(t *testing.T) {
 		{name: "leeway too big", vars: map[string]string{"JWT_LEEWAY": "1h"}, variable: "JWT_LEEWAY"},
 		{name: "push timeout 0s", vars: map[string]string{"PUSH_TIMEOUT": "0s"}, variable: "PUSH_TIMEOUT"},
 		{name: "push timeout too big", vars: map[string]string{"PUSH_TIMEOUT": "10m"}, variable: "PUSH_TIMEOUT"},
+		{name: "job retention too short", vars: map[string]string{"JOB_RETENTION": "10s"}, variable: "JOB_RETENTION"},
 		{name: "push timeout garbage", vars: map[string]string{"PUSH_TIMEOUT": "soon"}, variable: "PUSH_TIMEOUT"},
 		{name: "vapid subject bare email", vars: map[string]string{"VAPID_SUBJECT": "ops@example.com"}, variable: "VAPID_SUBJECT"},
 		{name: "vapid subject double mailto", vars: map[string]string{"VAPID_SUBJECT": "mailto:mailto:a@b.c"}, variable: "VAPID_SUBJECT"},

@@ -118,8 +118,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 	// a handler that is set before any job can run.
 	h := &handler{}
 	if s.Queue, err = queue.New(queue.Config{
-		DB: s.DB, Pool: s.Pool, Handler: h, Book: s.Store, Workers: cfg.Workers,
-		JobTimeout: cfg.PushTimeout + deliverySlack, RescueAfter: cfg.RescueAfter,
+		DB: s.DB, Pool: s.Pool, App: h, Book: s.Store, Workers: cfg.Workers,
+		JobTimeout: cfg.PushTimeout + deliverySlack, RescueAfter: cfg.RescueAfter, CompletedRetention: cfg.JobRetention,
 		StopTimeout: cfg.ShutdownTimeout, MaxAttempts: cfg.DeliveryMaxAttempts, RetryBase: cfg.DeliveryRetryBase,
 		Logger: log,
 	}); err != nil {
@@ -267,7 +267,7 @@ func (s *Service) readiness(ctx context.Context) map[string]string {
 	if err := s.Store.Ping(ctx); err != nil {
 		checks["database"] = "unreachable"
 		checks["migrations"] = "unknown"
-	} else if pending, err := postgres.Pending(ctx, s.DB); err != nil || pending {
+	} else if pending, err := postgres.HasPending(ctx, s.DB); err != nil || pending {
 		checks["migrations"] = "pending"
 	}
 	switch {

@@ -1,10 +1,12 @@
 // The demo page: sign in with a development token, subscribe this device,
 // send a test notification, start and stop a charging session, and watch the
-// notifications arrive. Every piece of text from the server or a push goes
-// through textContent, never innerHTML.
+// notifications arrive. On load it calls migrate(), which moves this device's
+// subscription to the service's current VAPID key after a rotation, without a
+// prompt. Every piece of text from the server or a push goes through
+// textContent, never innerHTML.
 
 import {
-  isSupported, subscribe, unsubscribe, sendTest, status, apiFetch,
+  isSupported, subscribe, unsubscribe, migrate, sendTest, status, apiFetch,
   UnsupportedError, PermissionDeniedError, AuthError, ValidationError,
   RateLimitError, ServerError,
 } from './evpush-client.js';
@@ -148,12 +150,28 @@ function needToken() {
   return token;
 }
 
-async function describeStatus() {
-  const s = await status();
+/** What a move to the service's current VAPID key did, as a sentence ('' when nothing is worth saying). */
+function describeMigration(migration) {
+  switch (migration?.state) {
+    case 'migrated': return ' It moved to the service\'s new VAPID key by itself.';
+    case 'no-token': return ' The service has a new VAPID key: sign in so that this device moves to it.';
+    case 'no-settings': return ' The service has a new VAPID key: subscribe again so that this device moves to it.';
+    case 'no-permission': return ' The service has a new VAPID key: allow notifications and subscribe again.';
+    case 'failed': return ` Moving it to the service's new VAPID key failed, the next visit tries again: ${describeError(migration.error)}`;
+    default: return '';
+  }
+}
+
+/**
+ * The status line on load. moved: what the page's migrate() call did (status()
+ * migrates too, but would only find the work done).
+ */
+async function describeStatus(moved) {
+  const s = await status({ token });
   if (!s.supported) return unsupportedMessage();
   const permission = { granted: 'allowed', denied: 'blocked', default: 'not asked yet' }[s.permission] ?? s.permission;
   const sub = s.subscribed ? `subscribed via ${s.endpoint}` : 'not subscribed';
-  return `Ready. Notifications ${permission}; this device is ${sub}.`;
+  return `Ready. Notifications ${permission}; this device is ${sub}.${describeMigration(moved ?? s.migration)}`;
 }
 
 // --- actions ---
@@ -175,7 +193,7 @@ $('sign-in').addEventListener('click', (e) => run(e.currentTarget, 'Signing inâ€
   showSignedIn();
   const hours = Math.round((result.expires_in ?? 0) / 360) / 10;
   let text = `Signed in as ${userId} (${userType})${hours ? `, token valid ${hours} h` : ''}.`;
-  if (isSupported() && (await status()).subscribed) {
+  if (isSupported() && (await status({ token })).subscribed) {
     text += ' Subscribe again so this device receives this user\'s notifications.';
   }
   return text;
@@ -185,7 +203,7 @@ $('subscribe').addEventListener('click', (e) => run(e.currentTarget, 'Subscribin
   const { subscriptionId } = await subscribe({ token: needToken(), userType: tokenUserType() });
   save(SUBSCRIPTION_KEY, subscriptionId);
   showSubscriptionId(subscriptionId);
-  const s = await status();
+  const s = await status({ token });
   return `Subscribed: notifications will arrive on this device (${s.endpoint}).`;
 }));
 
@@ -235,12 +253,14 @@ if (isSupported()) {
   sw.startMessages?.();
   // Register now, not on the first click: the worker is active by the time the
   // user subscribes, and the permission prompt comes while the click still
-  // counts as a user gesture.
+  // counts as a user gesture. Then follow a VAPID key rotation: migrate() does
+  // nothing unless this device's subscription uses a retiring key.
   sw.register('/service-worker.js')
     .then(() => sw.ready)
     .then(async () => {
       document.documentElement.dataset.sw = 'ready';
-      if ($('status').dataset.state === 'idle') setStatus(await describeStatus(), 'idle');
+      const moved = await migrate({ token }).catch((error) => ({ state: 'failed', error }));
+      if ($('status').dataset.state === 'idle') setStatus(await describeStatus(moved), 'idle');
     })
     .catch((err) => setStatus(`Service worker registration failed: ${err.message}`, 'error', err.name));
 } else {

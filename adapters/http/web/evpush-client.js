@@ -1,11 +1,17 @@
 // evpush-client.js: the browser side of EvPower Web Push, as one plain ES module.
 //
-//   import { subscribe, sendTest } from '/static/evpush-client.js';
-//   const { subscriptionId } = await subscribe({ token: jwt, userType: 'client' });
+//   import { subscribe, migrate, sendTest } from '/static/evpush-client.js';
+//   migrate({ token: jwt });   // on every page load: follows the service's VAPID key rotation
+//   const { subscriptionId } = await subscribe({ token: jwt, userType: 'client' }); // on a click
 //
 // It is the flow of the API guide (section 5, "Интеграция с PWA") made reusable:
 // support checks, service worker registration, permission, VAPID key, push
 // subscription, POST /subscribe, with the errors of section 6 as classes.
+//
+// VAPID key rotation: the service signs for each subscription with the key it
+// was made with, and names one key `current`. migrate() (called by status()
+// and subscribe() too) moves a subscription made with an older key to the
+// current one by itself, without a prompt: see "Moving to the current key".
 //
 // No build step and no dependencies. Browser globals (navigator, window,
 // Notification, fetch, localStorage) are read lazily through globalThis, so the
@@ -13,7 +19,11 @@
 
 const API = '/api/v1/notifications';
 
-/** localStorage key holding `{token, userType, locale, baseUrl}` of the last subscribe. */
+/**
+ * localStorage key holding `{token, userType, locale, baseUrl, endpoint}` of
+ * the last registration: what the server knows this browser as (endpoint) and
+ * under which settings, so that a move to a new key re-registers it the same way.
+ */
 export const STORAGE_KEY = 'evpush';
 
 // ---------------------------------------------------------------------------
@@ -276,6 +286,18 @@ function sameBytes(a, b) {
   return true;
 }
 
+/** The key a push subscription was made with, as bytes (null when the browser does not say). */
+function subscribedKey(subscription) {
+  return keyBytes(subscription?.options?.applicationServerKey);
+}
+
+/** base64url without padding: how the API spells a key (`application_server_key`). */
+function bytesToBase64Url(bytes) {
+  let raw = '';
+  for (const byte of bytes) raw += String.fromCharCode(byte);
+  return globalThis.btoa(raw).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
 /**
  * Rejects with an EvpushError when the promise takes longer than ms. Used
  * around pushManager.subscribe(), which never settles when the browser cannot
@@ -320,6 +342,16 @@ function storage() {
   }
 }
 
+/** The settings of the last registration (see STORAGE_KEY); `{}` when none are stored. */
+function recall() {
+  try {
+    const value = JSON.parse(storage()?.getItem(STORAGE_KEY) ?? 'null');
+    return value && typeof value === 'object' ? value : {};
+  } catch {
+    return {}; // blocked storage or a foreign value: as if nothing were stored
+  }
+}
+
 function remember(config) {
   try {
     storage()?.setItem(STORAGE_KEY, JSON.stringify(config));
@@ -336,6 +368,184 @@ function forget() {
   }
 }
 
+/**
+ * Remembers the settings here and hands them to the service worker, which has
+ * no localStorage and needs them to re-register by itself on
+ * `pushsubscriptionchange`.
+ */
+function keep(worker, settings) {
+  remember(settings);
+  worker?.postMessage({ type: 'evpush:config', ...settings });
+}
+
+// Moves of the subscription run one at a time: a page calls migrate() on load
+// and status() soon after, and two moves at once would each unsubscribe the
+// subscription the other just made.
+let moving = Promise.resolve();
+
+function exclusive(task) {
+  const run = moving.then(task);
+  moving = run.catch(() => {});
+  return run;
+}
+
+/** The service's current VAPID public key, the one new subscriptions must use, as bytes. */
+async function fetchCurrentKey(baseUrl) {
+  const keyResponse = await apiFetch(apiUrl(baseUrl, '/vapid-public-key'));
+  const publicKey = keyResponse?.data?.public_key;
+  if (typeof publicKey !== 'string' || publicKey === '') {
+    throw new ServerError('The server sent no VAPID public key', { status: 200 });
+  }
+  return urlBase64ToUint8Array(publicKey);
+}
+
+// ---------------------------------------------------------------------------
+// Moving to the current key
+//
+// The service keeps several VAPID keys: the current one, which
+// /vapid-public-key returns, and retiring ones, with which it still signs for
+// the subscriptions made with them. A browser holds one push subscription per
+// service worker registration, bound to one key, and refuses to subscribe with
+// another key while it holds one. So a move is, in this order:
+//
+//   0. check everything that can be checked first (a subscription, the
+//      current key, a token, the remembered user type, the permission): a
+//      move that cannot finish must not start;
+//   1. remember the endpoint the server holds for this browser, before the
+//      browser forgets it;
+//   2. unsubscribe in the browser (forced by the one-subscription rule; from
+//      here the old endpoint is dead at the push service, but the server's
+//      row for it stays);
+//   3. subscribe with the current key: no prompt, permission is granted;
+//   4. POST the new subscription, with the same user_type and locale as
+//      before and its application_server_key;
+//   5. only once the server has stored it: remember its endpoint, then remove
+//      the old endpoint on the server.
+//
+// Why this order: whatever fails, the server never ends up with no row for
+// this device. If step 3 or 4 fails, the old row stays and the remembered
+// endpoint still differs from the browser's, so the next migrate() (next page
+// load, status() or subscribe()) registers the browser's subscription and then
+// removes the old row. A failed step 5 only leaves a row whose endpoint the
+// push service now answers 404/410 to, which makes the server delete it.
+
+/**
+ * Makes the registration's push subscription one made with `key`: the
+ * existing one when it is, else a new one (the existing one is dropped first,
+ * see step 2 above).
+ */
+async function subscriptionWithKey(registration, key, pushTimeoutMs) {
+  const existing = await registration.pushManager.getSubscription();
+  if (existing && sameBytes(subscribedKey(existing), key)) return existing;
+  if (existing) await existing.unsubscribe();
+  const subscribing = registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key })
+    .catch((cause) => {
+      // A DOMException (AbortError: push service unreachable, NotAllowedError, …): typed like the rest.
+      throw new EvpushError(`The browser could not subscribe: ${cause?.message ?? cause}`, { cause });
+    });
+  return withTimeout(
+    subscribing,
+    pushTimeoutMs,
+    `The browser's push service did not answer within ${Math.round(pushTimeoutMs / 1000)} s: is this device online?`,
+  );
+}
+
+/**
+ * POSTs the subscription to /subscribe under settings `{token, userType,
+ * locale, baseUrl}`, naming the key it was made with.
+ * @returns {Promise<any>} the server's answer
+ */
+async function postSubscription(subscription, key, { token, userType, locale, baseUrl }) {
+  const body = {
+    subscription: subscription.toJSON(),
+    user_type: userType,
+    application_server_key: bytesToBase64Url(subscribedKey(subscription) ?? key),
+  };
+  if (locale !== undefined && locale !== null && locale !== '') body.locale = locale;
+  const result = await apiFetch(apiUrl(baseUrl, '/subscribe'), { method: 'POST', token, body });
+  if (!result.success) throw new EvpushError(result.message || 'Subscription was not registered');
+  return result;
+}
+
+/**
+ * Removes endpoints this browser no longer uses from the server. A failure is
+ * logged, not thrown: the new subscription is stored by then, and the server
+ * deletes a dead endpoint's row itself on the push service's 404/410.
+ */
+async function retire(endpoints, { token, baseUrl }) {
+  for (const endpoint of new Set(endpoints)) {
+    try {
+      await apiFetch(apiUrl(baseUrl, '/unsubscribe'), { method: 'POST', token, body: { endpoint } });
+    } catch (err) {
+      globalThis.console?.warn('evpush: the old endpoint stays on the server until it fails:', err);
+    }
+  }
+}
+
+/**
+ * Steps 1–5 above: makes the server hold this browser's subscription made with
+ * `key`, registered under `settings`, and none of its older endpoints.
+ * @returns {Promise<{result: any, subscription: PushSubscription}>}
+ */
+async function moveTo(registration, key, settings, { pushTimeoutMs, worker }) {
+  const stored = recall();
+  const existing = await registration.pushManager.getSubscription();
+  // What the server holds: remembered since the last registration, else (an
+  // older version of this script remembered no endpoint) the subscription's own.
+  const held = stored.endpoint ?? existing?.endpoint;
+  if (held && held !== stored.endpoint) remember({ ...stored, endpoint: held });
+  const subscription = await subscriptionWithKey(registration, key, pushTimeoutMs);
+  const result = await postSubscription(subscription, key, settings);
+  keep(worker, { ...settings, endpoint: subscription.endpoint });
+  await retire([held, existing?.endpoint].filter((e) => e && e !== subscription.endpoint), settings);
+  return { result, subscription };
+}
+
+/**
+ * What a migration did:
+ *   'migrated'         the subscription now uses the current key and is registered; the old endpoint
+ *                      was removed on the server (or, if that failed, is left for the server to drop on 404/410);
+ *   'current'          nothing to do: made with the current key and registered;
+ *   'no-subscription'  this browser is not subscribed (or the browser lacks push: 'unsupported');
+ *   'no-token'         a move is due but there is no token to post it with: nothing done;
+ *   'no-settings'      a move is due but the user type it was registered with is unknown: nothing done;
+ *   'no-permission'    a move is due but notifications are not granted (subscribing would prompt): nothing done;
+ *   'failed'           only in status().migration, with `error`: what migrate() threw.
+ * @typedef {{state: string, subscriptionId?: string, error?: EvpushError}} Migration
+ */
+
+async function migrateNow({ token, baseUrl, pushTimeoutMs = 30000 } = {}) {
+  if (!isSupported()) return { state: 'unsupported' };
+  const registration = await currentRegistration();
+  if (!registration) return { state: 'no-subscription' };
+  const stored = recall();
+  const existing = await registration.pushManager.getSubscription();
+  // No subscription but a remembered endpoint: a move stopped between its
+  // steps 2 and 4 (or the push service dropped it); finish it.
+  if (!existing && !stored.endpoint) return { state: 'no-subscription' };
+
+  const settings = {
+    token: token || stored.token,
+    userType: stored.userType,
+    locale: stored.locale,
+    baseUrl: baseUrl ?? stored.baseUrl ?? '',
+  };
+  const key = await fetchCurrentKey(settings.baseUrl);
+  const registered = existing && (stored.endpoint ?? existing.endpoint) === existing.endpoint;
+  if (registered && sameBytes(subscribedKey(existing), key)) {
+    // Settings from a version that remembered no endpoint: remember it now, so
+    // that a subscription the worker replaces but cannot post is noticed here.
+    if (!stored.endpoint && stored.userType) remember({ ...stored, endpoint: existing.endpoint });
+    return { state: 'current' };
+  }
+  if (!settings.token) return { state: 'no-token' };
+  if (!settings.userType) return { state: 'no-settings' };
+  if (win().Notification.permission !== 'granted') return { state: 'no-permission' };
+
+  const { result } = await moveTo(registration, key, settings, { pushTimeoutMs, worker: registration.active });
+  return { state: 'migrated', subscriptionId: result.subscription_id };
+}
+
 // ---------------------------------------------------------------------------
 // Public flow
 
@@ -343,16 +553,18 @@ function forget() {
  * Subscribes this browser to EvPower push notifications: the flow of the
  * guide's section 5. Checks support, registers the service worker, waits for
  * it, asks for the permission, fetches the VAPID key, reuses a push
- * subscription made with the same key (or replaces a stale one), and POSTs
- * `{subscription, user_type, locale}` to `/subscribe`.
+ * subscription made with the same key (or replaces one made with another
+ * key), and POSTs `{subscription, user_type, locale, application_server_key}`
+ * to `/subscribe`. Once the server has stored it, endpoints this browser had
+ * before are removed on the server, as migrate() does.
  *
  * Call it from a click handler: browsers only show the permission prompt for a
  * user gesture.
  *
  * The settings are kept in localStorage (key `evpush`) and handed to the
- * service worker (`evpush:config` message), so that it can register a new
- * subscription by itself when the push service rotates it
- * (`pushsubscriptionchange`).
+ * service worker (`evpush:config` message), so that migrate() and the worker
+ * (on `pushsubscriptionchange`) can register a new subscription by themselves,
+ * the same way.
  *
  * @param {object} options
  * @param {string} options.token the user's JWT (Authorization: Bearer)
@@ -383,42 +595,41 @@ export async function subscribe({
   if (permission !== 'granted') throw new PermissionDeniedError(permission);
 
   // 5. VAPID key
-  const keyResponse = await apiFetch(apiUrl(baseUrl, '/vapid-public-key'));
-  const publicKey = keyResponse?.data?.public_key;
-  if (typeof publicKey !== 'string' || publicKey === '') {
-    throw new ServerError('The server sent no VAPID public key', { status: 200 });
-  }
-  const applicationServerKey = urlBase64ToUint8Array(publicKey);
+  const key = await fetchCurrentKey(baseUrl);
 
-  // 6. push subscription: reuse it when it was made with this key. One made
-  // with another key (the server's keys changed) cannot receive our pushes and
-  // browsers refuse to subscribe again over it, so it is dropped first; the
-  // server forgets its endpoint on the push service's next 404/410.
-  let subscription = await registration.pushManager.getSubscription();
-  if (subscription && !sameBytes(keyBytes(subscription.options?.applicationServerKey), applicationServerKey)) {
-    await subscription.unsubscribe();
-    subscription = null;
-  }
-  if (!subscription) {
-    subscription = await withTimeout(
-      registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey }),
-      pushTimeoutMs,
-      `The browser's push service did not answer within ${Math.round(pushTimeoutMs / 1000)} s: is this device online?`,
-    );
-  }
-
-  // 7. register it with the server
-  const body = { subscription: subscription.toJSON(), user_type: userType };
-  if (locale !== undefined && locale !== null && locale !== '') body.locale = locale;
-  const result = await apiFetch(apiUrl(baseUrl, '/subscribe'), { method: 'POST', token, body });
-  if (!result.success) throw new EvpushError(result.message || 'Subscription was not registered');
-
-  const config = { token, userType, locale: body.locale, baseUrl };
-  remember(config);
-  const worker = registration.active ?? ready?.active;
-  worker?.postMessage({ type: 'evpush:config', ...config });
-
+  // 6–7. a subscription made with that key, registered with the server
+  const settings = { token, userType, locale: locale || undefined, baseUrl };
+  const { result, subscription } = await exclusive(() => moveTo(registration, key, settings, {
+    pushTimeoutMs, worker: registration.active ?? ready?.active,
+  }));
   return { subscriptionId: result.subscription_id, subscription };
+}
+
+/**
+ * Moves this browser's push subscription to the service's current VAPID key
+ * when it was made with another one (the service rotated its keys), with no
+ * prompt: unsubscribes it, subscribes with the current key, registers the new
+ * subscription with the user type and locale of the last subscribe(), and only
+ * then removes the old endpoint on the server (see "Moving to the current
+ * key" in this file for the order and why). Also finishes a move an earlier
+ * call could not.
+ *
+ * Call it on every page load; status() and subscribe() call it too. It does
+ * nothing when the subscription is current, when there is none, and when a
+ * move is due but cannot be done now (no token, no remembered settings, no
+ * permission): `state` says which.
+ *
+ * @param {object} [options]
+ * @param {string} [options.token] the signed-in user's JWT; default: the one remembered from the last subscribe()
+ * @param {string} [options.baseUrl] default: the one remembered from the last subscribe()
+ * @param {number} [options.pushTimeoutMs=30000] as for subscribe()
+ * @returns {Promise<Migration>}
+ * @throws {AuthError|ValidationError|RateLimitError|ServerError|EvpushError} when
+ *   the move started and could not finish: the server still holds the old
+ *   endpoint, and the next call tries again
+ */
+export function migrate(options = {}) {
+  return exclusive(() => migrateNow(options));
 }
 
 /**
@@ -459,16 +670,23 @@ export async function sendTest({ token, baseUrl = '' } = {}) {
 }
 
 /**
- * Where this browser stands, for display.
- * @returns {Promise<{supported: boolean, permission: string, subscribed: boolean, endpoint: string|null}>}
+ * Where this browser stands, for display. Runs migrate() first (with the
+ * options given), so the answer describes the subscription after any move;
+ * a failed move is reported in `migration`, never thrown.
+ * @param {{token?: string, baseUrl?: string}} [options] passed to migrate()
+ * @returns {Promise<{supported: boolean, permission: string, subscribed: boolean, endpoint: string|null, migration: Migration}>}
  *   permission: 'default' | 'granted' | 'denied', or 'unsupported';
- *   endpoint: the push service's origin followed by '…' (the full endpoint is a secret-ish capability URL)
+ *   endpoint: the push service's origin followed by '…' (the full endpoint is a secret-ish capability URL);
+ *   migration: what migrate() did, `{state: 'failed', error}` when it threw
  */
-export async function status() {
+export async function status(options = {}) {
   const supported = isSupported();
   const N = win()?.Notification;
   const permission = N ? N.permission : 'unsupported';
-  if (!supported) return { supported, permission, subscribed: false, endpoint: null };
+  if (!supported) {
+    return { supported, permission, subscribed: false, endpoint: null, migration: { state: 'unsupported' } };
+  }
+  const migration = await migrate(options).catch((error) => ({ state: 'failed', error }));
   const subscription = await currentSubscription();
   let endpoint = null;
   if (subscription) {
@@ -478,5 +696,5 @@ export async function status() {
       endpoint = '…';
     }
   }
-  return { supported, permission, subscribed: Boolean(subscription), endpoint };
+  return { supported, permission, subscribed: Boolean(subscription), endpoint, migration };
 }

@@ -5,7 +5,7 @@ import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  isSupported, subscribe, unsubscribe, sendTest, status, urlBase64ToUint8Array,
+  isSupported, subscribe, unsubscribe, migrate, sendTest, status, urlBase64ToUint8Array,
   EvpushError, UnsupportedError, PermissionDeniedError, AuthError, ValidationError,
   RateLimitError, ServerError,
 } from './evpush-client.js';
@@ -14,7 +14,10 @@ import {
 const KEY_BYTES = Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : (i * 37) % 256));
 const VAPID_KEY = Buffer.from(KEY_BYTES).toString('base64url');
 const OTHER_KEY = Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : (i * 11) % 256));
+const OTHER_KEY_B64 = Buffer.from(OTHER_KEY).toString('base64url');
 const TOKEN = 'header.payload.signature';
+const OLD_ENDPOINT = 'https://fcm.googleapis.com/fcm/send/old-endpoint';
+const NEW_ENDPOINT = 'https://fcm.googleapis.com/fcm/send/new-endpoint';
 
 const GLOBALS = ['navigator', 'window', 'PushManager', 'Notification', 'fetch', 'localStorage'];
 let saved;
@@ -48,6 +51,7 @@ class FakeSubscription {
   }
 
   async unsubscribe() {
+    this.pushManager.log.push(`browser unsubscribe ${this.endpoint}`);
     this.unsubscribed = true;
     if (this.pushManager.current === this) this.pushManager.current = null;
     return true;
@@ -60,23 +64,32 @@ function json(body, status = 200, headers = {}) {
 
 /**
  * Installs a fake browser. routes maps "METHOD path" to a Response (or a
- * function returning one); unrouted calls answer 404.
+ * function returning one); unrouted calls answer 404. stored: the settings
+ * evpush-client.js remembered in localStorage. calls.log records browser
+ * unsubscribe/subscribe and every request, in order.
  */
 function fakeBrowser({
   permission = 'granted', existingKey, routes = {}, serviceWorker = true, pushManager = true, language = 'ru-RU',
+  stored,
 } = {}) {
-  const calls = { fetch: [], register: [], subscribe: [], permissionAsked: 0, workerMessages: [] };
+  const calls = { fetch: [], register: [], subscribe: [], permissionAsked: 0, workerMessages: [], log: [] };
   const pm = {
     current: null,
+    log: calls.log,
     async getSubscription() { return this.current; },
     async subscribe(options) {
       calls.subscribe.push(options);
-      this.current = new FakeSubscription('https://fcm.googleapis.com/fcm/send/new-endpoint', options.applicationServerKey, this);
+      calls.log.push('browser subscribe');
+      // What Chrome does: one subscription per registration, bound to its key.
+      if (this.current && Buffer.compare(Buffer.from(this.current.options.applicationServerKey), Buffer.from(options.applicationServerKey)) !== 0) {
+        throw new DOMException('A subscription with a different applicationServerKey already exists', 'InvalidStateError');
+      }
+      this.current = new FakeSubscription(NEW_ENDPOINT, options.applicationServerKey, this);
       return this.current;
     },
   };
   if (existingKey !== undefined) {
-    pm.current = new FakeSubscription('https://fcm.googleapis.com/fcm/send/old-endpoint', existingKey, pm);
+    pm.current = new FakeSubscription(OLD_ENDPOINT, existingKey, pm);
   }
   const registration = {
     pushManager: pm,
@@ -99,6 +112,7 @@ function fakeBrowser({
     async requestPermission() { calls.permissionAsked++; return permission; },
   });
   const store = new Map();
+  if (stored) store.set('evpush', JSON.stringify(stored));
   setGlobal('localStorage', {
     getItem: (k) => (store.has(k) ? store.get(k) : null),
     setItem: (k, v) => store.set(k, String(v)),
@@ -115,6 +129,7 @@ function fakeBrowser({
     const method = init.method ?? 'GET';
     const path = new URL(url, 'https://app.example').pathname;
     calls.fetch.push({ url, method, headers: init.headers ?? {}, body: init.body === undefined ? undefined : JSON.parse(init.body) });
+    calls.log.push(`${method} ${path}`);
     const route = allRoutes[`${method} ${path}`];
     if (!route) return json({ success: false, detail: 'Not found' }, 404);
     return typeof route === 'function' ? route() : route;
@@ -194,13 +209,14 @@ test('subscribe registers the worker, subscribes with the VAPID key and posts th
   const post = calls.fetch[1];
   assert.equal(post.headers.Authorization, `Bearer ${TOKEN}`);
   assert.equal(post.headers['Content-Type'], 'application/json');
-  assert.deepEqual(post.body, { subscription: subscription.toJSON(), user_type: 'owner', locale: 'en' });
+  assert.deepEqual(post.body, {
+    subscription: subscription.toJSON(), user_type: 'owner', locale: 'en', application_server_key: VAPID_KEY,
+  });
   assert.equal(calls.fetch[0].headers.Authorization, undefined, 'the VAPID key is public');
 
-  assert.deepEqual(JSON.parse(store.get('evpush')), { token: TOKEN, userType: 'owner', locale: 'en', baseUrl: '' });
-  assert.deepEqual(calls.workerMessages, [
-    { type: 'evpush:config', token: TOKEN, userType: 'owner', locale: 'en', baseUrl: '' },
-  ]);
+  const settings = { token: TOKEN, userType: 'owner', locale: 'en', baseUrl: '', endpoint: NEW_ENDPOINT };
+  assert.deepEqual(JSON.parse(store.get('evpush')), settings);
+  assert.deepEqual(calls.workerMessages, [{ type: 'evpush:config', ...settings }]);
 });
 
 test('subscribe defaults: user_type client, locale from navigator.language, baseUrl and worker URL honoured', async () => {
@@ -219,7 +235,7 @@ test('subscribe omits locale when none is known', async () => {
   const { calls } = fakeBrowser();
   delete globalThis.navigator.language;
   await subscribe({ token: TOKEN });
-  assert.deepEqual(Object.keys(calls.fetch[1].body), ['subscription', 'user_type']);
+  assert.deepEqual(Object.keys(calls.fetch[1].body), ['subscription', 'user_type', 'application_server_key']);
 });
 
 test('subscribe reuses an existing subscription made with the same key', async () => {
@@ -229,17 +245,40 @@ test('subscribe reuses an existing subscription made with the same key', async (
   assert.equal(subscription, existing);
   assert.equal(existing.unsubscribed, false);
   assert.equal(calls.subscribe.length, 0);
-  assert.equal(calls.fetch[1].body.subscription.endpoint, 'https://fcm.googleapis.com/fcm/send/old-endpoint');
+  assert.equal(calls.fetch[1].body.subscription.endpoint, OLD_ENDPOINT);
+  assert.equal(calls.fetch[1].body.application_server_key, VAPID_KEY);
+  assert.equal(posts(calls).length, 1, 'nothing to remove on the server');
 });
 
-test('subscribe replaces an existing subscription made with another key', async () => {
-  const { calls, pm } = fakeBrowser({ existingKey: OTHER_KEY });
+test('subscribe replaces a subscription made with another key, and removes its endpoint only after the POST', async () => {
+  const { calls, pm, store } = fakeBrowser({ existingKey: OTHER_KEY });
   const stale = pm.current;
-  const { subscription } = await subscribe({ token: TOKEN });
+  const { subscription } = await subscribe({ token: TOKEN, locale: 'en' });
   assert.equal(stale.unsubscribed, true);
   assert.equal(calls.subscribe.length, 1);
   assert.notEqual(subscription, stale);
-  assert.equal(calls.fetch[1].body.subscription.endpoint, 'https://fcm.googleapis.com/fcm/send/new-endpoint');
+  assert.deepEqual(calls.log, [
+    'GET /api/v1/notifications/vapid-public-key',
+    `browser unsubscribe ${OLD_ENDPOINT}`,
+    'browser subscribe',
+    'POST /api/v1/notifications/subscribe',
+    'POST /api/v1/notifications/unsubscribe',
+  ]);
+  const [register, remove] = posts(calls);
+  assert.equal(register.body.subscription.endpoint, NEW_ENDPOINT);
+  assert.equal(register.body.application_server_key, VAPID_KEY);
+  assert.deepEqual(remove.body, { endpoint: OLD_ENDPOINT });
+  assert.equal(JSON.parse(store.get('evpush')).endpoint, NEW_ENDPOINT);
+});
+
+test('subscribe whose POST fails keeps the old endpoint on the server and remembers it for migrate()', async () => {
+  const { calls, store } = fakeBrowser({
+    existingKey: OTHER_KEY,
+    routes: { 'POST /api/v1/notifications/subscribe': () => json({ success: false, detail: 'Service temporarily unavailable' }, 503) },
+  });
+  await assert.rejects(subscribe({ token: TOKEN }), ServerError);
+  assert.deepEqual(posts(calls).map((c) => c.url), ['/api/v1/notifications/subscribe']);
+  assert.equal(JSON.parse(store.get('evpush')).endpoint, OLD_ENDPOINT);
 });
 
 test('subscribe replaces an existing subscription that has no key', async () => {
@@ -408,6 +447,225 @@ test('network failure: EvpushError with the cause', async () => {
   });
 });
 
+// --- migrate: moving to the service's current VAPID key ---
+
+// What subscribe() remembered for a driver who subscribed in Kyrgyz with the old key.
+const REGISTERED = { token: TOKEN, userType: 'owner', locale: 'ky', baseUrl: '', endpoint: OLD_ENDPOINT };
+
+test('migrate with the current key does nothing but read the key', async () => {
+  const { calls, pm, store } = fakeBrowser({ existingKey: KEY_BYTES, stored: REGISTERED });
+  const sub = pm.current;
+  assert.deepEqual(await migrate(), { state: 'current' });
+  assert.deepEqual(calls.log, ['GET /api/v1/notifications/vapid-public-key']);
+  assert.equal(sub.unsubscribed, false);
+  assert.equal(calls.workerMessages.length, 0);
+  assert.deepEqual(JSON.parse(store.get('evpush')), REGISTERED);
+});
+
+test('migrate with another key: unsubscribe, subscribe with the current key, POST as before, then remove the old endpoint', async () => {
+  const { calls, pm, store } = fakeBrowser({ existingKey: OTHER_KEY, stored: REGISTERED, language: 'en-US' });
+  const old = pm.current;
+  const result = await migrate();
+
+  assert.deepEqual(result, { state: 'migrated', subscriptionId: 'sub-uuid-1' });
+  assert.deepEqual(calls.log, [
+    'GET /api/v1/notifications/vapid-public-key',
+    `browser unsubscribe ${OLD_ENDPOINT}`,
+    'browser subscribe',
+    'POST /api/v1/notifications/subscribe',
+    'POST /api/v1/notifications/unsubscribe',
+  ]);
+  assert.equal(old.unsubscribed, true);
+  assert.equal(calls.permissionAsked, 0, 'no prompt');
+  assert.equal(calls.subscribe[0].userVisibleOnly, true);
+  assert.deepEqual(calls.subscribe[0].applicationServerKey, KEY_BYTES);
+
+  const [register, remove] = posts(calls);
+  assert.equal(register.headers.Authorization, `Bearer ${TOKEN}`);
+  assert.deepEqual(register.body, {
+    subscription: pm.current.toJSON(), user_type: 'owner', locale: 'ky', application_server_key: VAPID_KEY,
+  });
+  assert.equal(remove.headers.Authorization, `Bearer ${TOKEN}`);
+  assert.deepEqual(remove.body, { endpoint: OLD_ENDPOINT });
+
+  const now = { ...REGISTERED, endpoint: NEW_ENDPOINT };
+  assert.deepEqual(JSON.parse(store.get('evpush')), now);
+  assert.deepEqual(calls.workerMessages, [{ type: 'evpush:config', ...now }]);
+});
+
+test('migrate of settings an older client stored (no endpoint) removes the subscription\'s own endpoint', async () => {
+  const { token, userType, locale, baseUrl } = REGISTERED;
+  const { calls } = fakeBrowser({ existingKey: OTHER_KEY, stored: { token, userType, locale, baseUrl } });
+  assert.equal((await migrate()).state, 'migrated');
+  assert.deepEqual(posts(calls)[1].body, { endpoint: OLD_ENDPOINT });
+});
+
+test('migrate registers a subscription the worker replaced but could not post, then removes the old endpoint', async () => {
+  // pushsubscriptionchange while offline: the browser holds a new subscription
+  // on the current key; the server and this page still know the old endpoint.
+  const { calls, pm, store } = fakeBrowser({ stored: REGISTERED });
+  pm.current = new FakeSubscription(NEW_ENDPOINT, KEY_BYTES, pm);
+  assert.equal((await migrate()).state, 'migrated');
+  assert.deepEqual(calls.log, [
+    'GET /api/v1/notifications/vapid-public-key',
+    'POST /api/v1/notifications/subscribe',
+    'POST /api/v1/notifications/unsubscribe',
+  ]);
+  assert.equal(posts(calls)[0].body.subscription.endpoint, NEW_ENDPOINT);
+  assert.deepEqual(posts(calls)[1].body, { endpoint: OLD_ENDPOINT });
+  assert.equal(JSON.parse(store.get('evpush')).endpoint, NEW_ENDPOINT);
+});
+
+test('migrate of current settings an older client stored (no endpoint) remembers the endpoint', async () => {
+  const { endpoint, ...older } = REGISTERED;
+  const { calls, store } = fakeBrowser({ existingKey: KEY_BYTES, stored: older });
+  assert.deepEqual(await migrate(), { state: 'current' });
+  assert.equal(posts(calls).length, 0);
+  assert.deepEqual(JSON.parse(store.get('evpush')), { ...older, endpoint: OLD_ENDPOINT });
+});
+
+test('migrate takes a fresher token and another baseUrl from its options', async () => {
+  const { calls } = fakeBrowser({ existingKey: OTHER_KEY, stored: REGISTERED });
+  assert.equal((await migrate({ token: 'fresh-jwt', baseUrl: 'https://push.example' })).state, 'migrated');
+  assert.deepEqual(calls.fetch.map((c) => [c.method, c.url, c.headers.Authorization]), [
+    ['GET', 'https://push.example/api/v1/notifications/vapid-public-key', undefined],
+    ['POST', 'https://push.example/api/v1/notifications/subscribe', 'Bearer fresh-jwt'],
+    ['POST', 'https://push.example/api/v1/notifications/unsubscribe', 'Bearer fresh-jwt'],
+  ]);
+});
+
+test('migrate whose POST fails keeps the old endpoint on the server, reports the error, and finishes on the next call', async () => {
+  const failures = {
+    503: [() => json({ success: false, detail: 'Service temporarily unavailable' }, 503, { 'Retry-After': '5' }), ServerError],
+    401: [() => json({ success: false, detail: 'Token has expired' }, 401), AuthError],
+    422: [() => json({ success: false, detail: 'Unknown key', errors: [{ field: 'application_server_key', message: 'unknown' }] }, 422), ValidationError],
+    network: [() => { throw new TypeError('Failed to fetch'); }, EvpushError],
+  };
+  for (const [name, [answer, errorClass]] of Object.entries(failures)) {
+    let down = true;
+    const ok = () => json({ success: true, message: 'Push subscription registered successfully', subscription_id: 'sub-uuid-2' });
+    const { calls, pm, store } = fakeBrowser({
+      existingKey: OTHER_KEY,
+      stored: REGISTERED,
+      routes: { 'POST /api/v1/notifications/subscribe': () => (down ? answer() : ok()) },
+    });
+    await assert.rejects(migrate(), (err) => err instanceof errorClass, name);
+    assert.equal(posts(calls).some((c) => c.url.endsWith('/unsubscribe')), false, `${name}: old endpoint removed`);
+    assert.equal(JSON.parse(store.get('evpush')).endpoint, OLD_ENDPOINT, `${name}: old endpoint forgotten`);
+    assert.equal(calls.workerMessages.length, 0, name);
+
+    // Next page load, the server is back: the browser already holds a
+    // subscription on the current key; it is registered, then the old endpoint removed.
+    down = false;
+    calls.log.length = 0;
+    assert.deepEqual(await migrate(), { state: 'migrated', subscriptionId: 'sub-uuid-2' }, name);
+    assert.deepEqual(calls.log, [
+      'GET /api/v1/notifications/vapid-public-key',
+      'POST /api/v1/notifications/subscribe',
+      'POST /api/v1/notifications/unsubscribe',
+    ], name);
+    assert.equal(posts(calls).at(-2).body.subscription.endpoint, NEW_ENDPOINT);
+    assert.deepEqual(posts(calls).at(-1).body, { endpoint: OLD_ENDPOINT });
+    assert.equal(JSON.parse(store.get('evpush')).endpoint, NEW_ENDPOINT);
+    assert.equal(pm.current.endpoint, NEW_ENDPOINT);
+    assert.deepEqual(await migrate(), { state: 'current' }, name);
+  }
+});
+
+test('migrate whose browser subscribe fails keeps the old endpoint and subscribes on the next call', async () => {
+  const { calls, pm, store } = fakeBrowser({ existingKey: OTHER_KEY, stored: REGISTERED });
+  const realSubscribe = pm.subscribe;
+  pm.subscribe = () => Promise.reject(new DOMException('Registration failed - push service error', 'AbortError'));
+  await assert.rejects(migrate(), (err) => err instanceof EvpushError && err.cause.name === 'AbortError');
+  assert.equal(pm.current, null);
+  assert.equal(posts(calls).length, 0);
+  assert.equal(JSON.parse(store.get('evpush')).endpoint, OLD_ENDPOINT);
+
+  pm.subscribe = realSubscribe;
+  assert.equal((await migrate()).state, 'migrated');
+  assert.deepEqual(posts(calls).map((c) => c.body.endpoint ?? c.body.subscription.endpoint), [NEW_ENDPOINT, OLD_ENDPOINT]);
+});
+
+test('migrate whose removal of the old endpoint fails still succeeds: the new one is stored', async () => {
+  const { store } = fakeBrowser({
+    existingKey: OTHER_KEY,
+    stored: REGISTERED,
+    routes: { 'POST /api/v1/notifications/unsubscribe': () => json({ success: false, detail: 'Internal server error' }, 500) },
+  });
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    assert.equal((await migrate()).state, 'migrated');
+  } finally {
+    console.warn = warn;
+  }
+  assert.equal(JSON.parse(store.get('evpush')).endpoint, NEW_ENDPOINT);
+});
+
+test('migrate without a token does nothing and says so', async () => {
+  const { token, ...withoutToken } = REGISTERED;
+  const { calls, pm, store } = fakeBrowser({ existingKey: OTHER_KEY, stored: withoutToken });
+  const old = pm.current;
+  assert.deepEqual(await migrate(), { state: 'no-token' });
+  assert.equal(old.unsubscribed, false);
+  assert.equal(calls.subscribe.length, 0);
+  assert.equal(posts(calls).length, 0);
+  assert.deepEqual(JSON.parse(store.get('evpush')), withoutToken);
+
+  fakeBrowser({ existingKey: OTHER_KEY });
+  assert.deepEqual(await migrate(), { state: 'no-token' }, 'nothing stored at all');
+});
+
+test('migrate does nothing when the user type is not remembered, or the permission is not granted', async () => {
+  let browser = fakeBrowser({ existingKey: OTHER_KEY, stored: { token: TOKEN, endpoint: OLD_ENDPOINT } });
+  assert.deepEqual(await migrate(), { state: 'no-settings' });
+  assert.equal(browser.calls.subscribe.length, 0);
+
+  // pushManager.subscribe() would show a prompt: a move never does.
+  browser = fakeBrowser({ existingKey: OTHER_KEY, stored: REGISTERED, permission: 'default' });
+  assert.deepEqual(await migrate(), { state: 'no-permission' });
+  assert.equal(browser.calls.subscribe.length, 0);
+  assert.equal(browser.calls.permissionAsked, 0);
+  assert.equal(browser.pm.current.unsubscribed, false);
+});
+
+test('migrate without a subscription asks nothing of the server', async () => {
+  const { calls } = fakeBrowser();
+  assert.deepEqual(await migrate({ token: TOKEN }), { state: 'no-subscription' });
+  assert.equal(calls.fetch.length, 0);
+
+  fakeBrowser({ serviceWorker: false });
+  assert.deepEqual(await migrate({ token: TOKEN }), { state: 'unsupported' });
+});
+
+test('status() migrates too, and reports a failed move instead of throwing', async () => {
+  let browser = fakeBrowser({ existingKey: OTHER_KEY, stored: REGISTERED });
+  const s = await status();
+  assert.deepEqual(s.migration, { state: 'migrated', subscriptionId: 'sub-uuid-1' });
+  assert.equal(s.subscribed, true);
+  assert.deepEqual(posts(browser.calls).map((c) => c.url), ['/api/v1/notifications/subscribe', '/api/v1/notifications/unsubscribe']);
+
+  browser = fakeBrowser({
+    existingKey: OTHER_KEY,
+    stored: REGISTERED,
+    routes: { 'POST /api/v1/notifications/subscribe': () => json({ success: false, detail: 'Token has expired' }, 401) },
+  });
+  const failed = await status();
+  assert.equal(failed.migration.state, 'failed');
+  assert.ok(failed.migration.error instanceof AuthError);
+  assert.equal(failed.migration.error.detail, 'Token has expired');
+  assert.equal(posts(browser.calls).some((c) => c.url.endsWith('/unsubscribe')), false);
+});
+
+test('migrate and status at once move the subscription once', async () => {
+  const { calls } = fakeBrowser({ existingKey: OTHER_KEY, stored: REGISTERED });
+  const [moved, s] = await Promise.all([migrate(), status()]);
+  assert.equal(moved.state, 'migrated');
+  assert.equal(s.migration.state, 'current');
+  assert.equal(calls.subscribe.length, 1);
+  assert.equal(posts(calls).length, 2);
+});
+
 // --- unsubscribe, sendTest, status ---
 
 test('unsubscribe posts {endpoint}, then unsubscribes locally and forgets the settings', async () => {
@@ -481,13 +739,18 @@ test('status shape: subscribed, not subscribed, unsupported', async () => {
   fakeBrowser({ existingKey: KEY_BYTES });
   assert.deepEqual(await status(), {
     supported: true, permission: 'granted', subscribed: true, endpoint: 'https://fcm.googleapis.com…',
+    migration: { state: 'current' },
   });
 
   fakeBrowser({ permission: 'denied' });
-  assert.deepEqual(await status(), { supported: true, permission: 'denied', subscribed: false, endpoint: null });
+  assert.deepEqual(await status(), {
+    supported: true, permission: 'denied', subscribed: false, endpoint: null, migration: { state: 'no-subscription' },
+  });
 
   fakeBrowser({ serviceWorker: false, permission: 'default' });
-  assert.deepEqual(await status(), { supported: false, permission: 'default', subscribed: false, endpoint: null });
+  assert.deepEqual(await status(), {
+    supported: false, permission: 'default', subscribed: false, endpoint: null, migration: { state: 'unsupported' },
+  });
 
   delete globalThis.Notification;
   assert.equal((await status()).permission, 'unsupported');
@@ -498,5 +761,7 @@ test('the module imports in Node without browser globals', async () => {
   delete globalThis.window;
   const mod = await import(`./evpush-client.js?fresh=${Date.now()}`);
   assert.equal(mod.isSupported(), false);
-  assert.deepEqual(await mod.status(), { supported: false, permission: 'unsupported', subscribed: false, endpoint: null });
+  assert.deepEqual(await mod.status(), {
+    supported: false, permission: 'unsupported', subscribed: false, endpoint: null, migration: { state: 'unsupported' },
+  });
 });

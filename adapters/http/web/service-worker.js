@@ -7,7 +7,11 @@
  * notificationclick       opens (or focuses) notification.data.url, same origin
  *                         only; a click on an action button does the same.
  * pushsubscriptionchange  registers the push service's new subscription with
- *                         evpush, using the settings evpush-client.js sent.
+ *                         evpush, using the settings evpush-client.js sent;
+ *                         one made with an older VAPID key (or none at all)
+ *                         is replaced by one made with the service's current
+ *                         key first. The old endpoint is removed on the
+ *                         server only once the new one is stored.
  * message                 'evpush:config' / 'evpush:config-clear' (those
  *                         settings) and 'evpush:test-click' (a test hook,
  *                         optionally with the action button to click).
@@ -19,7 +23,8 @@
 
 var API = '/api/v1/notifications';
 // Service workers have no localStorage: the settings live in Cache Storage as
-// one small JSON response.
+// one small JSON response: {token, userType, locale, baseUrl, endpoint}, where
+// endpoint is the one the server holds for this browser.
 var CONFIG_CACHE = 'evpush';
 var CONFIG_KEY = 'evpush-config';
 
@@ -193,6 +198,9 @@ function clearConfig() {
   return self.caches.open(CONFIG_CACHE).then(function (cache) { return cache.delete(CONFIG_KEY); });
 }
 
+// The key helpers below repeat a few lines of evpush-client.js: this worker is
+// a classic script and cannot import that ES module.
+
 function base64UrlToBytes(value) {
   var clean = String(value).replace(/=+$/, '');
   var padded = clean + '='.repeat((4 - (clean.length % 4)) % 4);
@@ -200,6 +208,27 @@ function base64UrlToBytes(value) {
   var bytes = new Uint8Array(raw.length);
   for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
   return bytes;
+}
+
+function bytesToBase64Url(bytes) {
+  var raw = '';
+  for (var i = 0; i < bytes.length; i++) raw += String.fromCharCode(bytes[i]);
+  return btoa(raw).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** The key a push subscription was made with, as bytes, or null. */
+function subscribedKey(subscription) {
+  var key = subscription && subscription.options && subscription.options.applicationServerKey;
+  if (!key) return null;
+  if (ArrayBuffer.isView(key)) return new Uint8Array(key.buffer, key.byteOffset, key.byteLength);
+  if (Object.prototype.toString.call(key) === '[object ArrayBuffer]') return new Uint8Array(key);
+  return null;
+}
+
+function sameBytes(a, b) {
+  if (!a || !b || a.length !== b.length) return false;
+  for (var i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function apiUrl(baseUrl, path) {
@@ -217,11 +246,54 @@ function postJSON(url, token, body) {
   });
 }
 
+/** The service's current VAPID public key, the one new subscriptions must use, as bytes. */
+function fetchCurrentKey(baseUrl) {
+  var url = apiUrl(baseUrl, '/vapid-public-key');
+  return fetch(url).then(function (response) {
+    if (!response.ok) throw new Error('GET ' + url + ': HTTP ' + response.status);
+    return response.json();
+  }).then(function (body) { return base64UrlToBytes(body.data.public_key); });
+}
+
 /**
- * The push service replaced (or expired) the subscription: get the new one
- * and register it with evpush, so charging notifications keep arriving
- * without the user opening the app. The new subscription is registered before
- * the old endpoint is removed, so the device is never without one.
+ * The subscription to register: the browser's new one when it was made with
+ * the current key; otherwise (none given, or one made with a retiring key) a
+ * new one with the current key. A given one on another key is dropped first:
+ * the browser holds one subscription per registration and refuses to
+ * subscribe with another key over it.
+ */
+function subscriptionWithKey(newSubscription, key) {
+  if (newSubscription && sameBytes(subscribedKey(newSubscription), key)) return Promise.resolve(newSubscription);
+  var dropped = newSubscription ? newSubscription.unsubscribe() : Promise.resolve();
+  return dropped.then(function () {
+    return self.registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+  });
+}
+
+/**
+ * Removes endpoints this browser no longer uses from the server. Failures are
+ * only logged: the new subscription is stored by then, and the server deletes
+ * a dead endpoint's row itself on the push service's 404/410.
+ */
+function retire(endpoints, config) {
+  return endpoints.reduce(function (previous, endpoint) {
+    return previous.then(function () {
+      return postJSON(apiUrl(config.baseUrl, '/unsubscribe'), config.token, { endpoint: endpoint })
+        .catch(function (err) { console.warn('evpush: old endpoint not removed:', err); });
+    });
+  }, Promise.resolve());
+}
+
+/**
+ * The push service replaced (or expired) the subscription: get one made with
+ * the service's current key and register it with evpush, so charging
+ * notifications keep arriving without the user opening the app.
+ *
+ * Order: new subscription, POST it, and only once the server has stored it,
+ * remember its endpoint and remove the old ones (the event's oldSubscription
+ * and the endpoint the server was last known to hold). A failed POST leaves
+ * the old row on the server, and the page's migrate() registers the
+ * browser's subscription on its next load.
  *
  * @param {PushSubscription|null} oldSubscription event.oldSubscription
  * @param {PushSubscription|null} newSubscription event.newSubscription (Firefox sets it)
@@ -229,40 +301,41 @@ function postJSON(url, token, body) {
  */
 function resubscribe(oldSubscription, newSubscription) {
   var config;
+  var key;
   return readConfig().then(function (stored) {
     config = stored || {};
-    if (newSubscription) return newSubscription;
-    var key = oldSubscription && oldSubscription.options && oldSubscription.options.applicationServerKey;
-    var keyReady = key
-      ? Promise.resolve(key)
-      : fetch(apiUrl(config.baseUrl, '/vapid-public-key'))
-        .then(function (response) { return response.json(); })
-        .then(function (body) { return base64UrlToBytes(body.data.public_key); });
-    return keyReady.then(function (applicationServerKey) {
-      return self.registration.pushManager.subscribe({
-        userVisibleOnly: true, applicationServerKey: applicationServerKey,
-      });
-    });
+    return fetchCurrentKey(config.baseUrl);
+  }).then(function (current) {
+    key = current;
+    return subscriptionWithKey(newSubscription, key);
   }).then(function (subscription) {
     if (!config.token) {
+      // The page's migrate() registers it on its next load, with a token.
       console.info('evpush: no stored token, new subscription not registered with the server');
       return { subscription: subscription, posted: false };
     }
-    var body = { subscription: subscription.toJSON(), user_type: config.userType || 'client' };
+    var body = {
+      subscription: subscription.toJSON(),
+      user_type: config.userType || 'client',
+      application_server_key: bytesToBase64Url(subscribedKey(subscription) || key),
+    };
     if (config.locale) body.locale = config.locale;
-    return postJSON(apiUrl(config.baseUrl, '/subscribe'), config.token, body).then(function () {
-      if (oldSubscription && oldSubscription.endpoint && oldSubscription.endpoint !== subscription.endpoint) {
-        return postJSON(apiUrl(config.baseUrl, '/unsubscribe'), config.token, { endpoint: oldSubscription.endpoint });
-      }
-    }).then(function () { return { subscription: subscription, posted: true }; });
+    var old = [oldSubscription && oldSubscription.endpoint, config.endpoint].filter(function (endpoint, i, all) {
+      return endpoint && endpoint !== subscription.endpoint && all.indexOf(endpoint) === i;
+    });
+    return postJSON(apiUrl(config.baseUrl, '/subscribe'), config.token, body)
+      .then(function () { return writeConfig(Object.assign({}, config, { endpoint: subscription.endpoint })); })
+      .then(function () { return retire(old, config); })
+      .then(function () { return { subscription: subscription, posted: true }; });
   });
 }
 
 self.addEventListener('pushsubscriptionchange', function (event) {
   event.waitUntil(
     resubscribe(event.oldSubscription || null, event.newSubscription || null).catch(function (err) {
-      // Nobody to report to: log it. The server drops the old endpoint on its
-      // next 404/410, and the next subscribe() from the page repairs the rest.
+      // Nobody to report to: log it. The server keeps the old endpoint (until
+      // the push service answers 404/410 for it), and the page's migrate()
+      // registers the browser's subscription on its next load.
       console.warn('evpush: pushsubscriptionchange failed:', err);
     }));
 });
@@ -317,6 +390,7 @@ self.addEventListener('message', function (event) {
       userType: msg.userType || 'client',
       locale: msg.locale || null,
       baseUrl: msg.baseUrl || '',
+      endpoint: msg.endpoint || null,
     }).then(function () { ack(event); }));
   } else if (msg.type === 'evpush:config-clear') {
     event.waitUntil(clearConfig().then(function () { ack(event); }));

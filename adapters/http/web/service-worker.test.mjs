@@ -10,6 +10,9 @@ const SOURCE = readFileSync(new URL('./service-worker.js', import.meta.url), 'ut
 const ORIGIN = 'https://evpush.example';
 const KEY_BYTES = Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : (i * 37) % 256));
 const VAPID_KEY = Buffer.from(KEY_BYTES).toString('base64url');
+// The key the service is retiring, that older subscriptions were made with.
+const OLD_KEY = Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : (i * 11) % 256));
+const KEY_PATH = '/api/v1/notifications/vapid-public-key';
 
 // Objects made inside the vm have the vm's prototypes: compare plain copies.
 const plain = (value) => JSON.parse(JSON.stringify(value));
@@ -27,7 +30,11 @@ function fakeWindow(url, { controlled = true } = {}) {
   return w;
 }
 
-/** Loads the worker in a fresh fake scope and returns the scope and its recorders. */
+/**
+ * Loads the worker in a fresh fake scope and returns the scope and its
+ * recorders. The service's current key is KEY_BYTES unless routes say
+ * otherwise; log records browser subscribes and every request, in order.
+ */
 function loadWorker({ windows = [], config, routes = {}, pushSubscription } = {}) {
   const handlers = {};
   const shown = [];
@@ -35,11 +42,12 @@ function loadWorker({ windows = [], config, routes = {}, pushSubscription } = {}
   const fetched = [];
   const logs = [];
   const resubscribed = [];
+  const log = [];
   const cacheStore = new Map();
 
   const scope = {
     console: { info: (...a) => logs.push(a), warn: (...a) => logs.push(a), log: () => {}, error: (...a) => logs.push(a) },
-    URL, Response, atob, Uint8Array,
+    URL, Response, atob, btoa, Uint8Array,
     location: new URL(`${ORIGIN}/service-worker.js`),
     addEventListener(type, handler) { handlers[type] = handler; },
     skipWaiting: async () => {},
@@ -53,8 +61,10 @@ function loadWorker({ windows = [], config, routes = {}, pushSubscription } = {}
       pushManager: {
         async subscribe(options) {
           resubscribed.push(options);
+          log.push('browser subscribe');
           return pushSubscription ?? {
             endpoint: 'https://fcm.googleapis.com/fcm/send/rotated',
+            options: { userVisibleOnly: true, applicationServerKey: new Uint8Array(options.applicationServerKey).buffer },
             toJSON() { return { endpoint: this.endpoint, expirationTime: null, keys: { p256dh: 'BNew', auth: 'newAuth' } }; },
           };
         },
@@ -77,8 +87,12 @@ function loadWorker({ windows = [], config, routes = {}, pushSubscription } = {}
     async fetch(url, init = {}) {
       const method = init.method ?? 'GET';
       fetched.push({ url, method, headers: init.headers ?? {}, body: init.body === undefined ? undefined : JSON.parse(init.body) });
+      log.push(`${method} ${url}`);
       const route = routes[`${method} ${url}`];
       if (route) return route();
+      if (method === 'GET' && url.endsWith(KEY_PATH)) {
+        return new Response(JSON.stringify({ success: true, data: { public_key: VAPID_KEY } }));
+      }
       return new Response(JSON.stringify({ success: true }), { status: 200 });
     },
   };
@@ -86,7 +100,7 @@ function loadWorker({ windows = [], config, routes = {}, pushSubscription } = {}
   vm.createContext(scope);
   vm.runInContext(SOURCE, scope, { filename: 'service-worker.js' });
   if (config) cacheStore.set('evpush|evpush-config', JSON.stringify(config));
-  return { scope, handlers, shown, opened, fetched, logs, resubscribed, cacheStore };
+  return { scope, handlers, shown, opened, fetched, logs, resubscribed, log, cacheStore };
 }
 
 /** Dispatches an extendable event and waits for everything passed to waitUntil. */
@@ -330,82 +344,161 @@ test('test hook evpush:test-click with an action clicks that button, like the bo
   assert.deepEqual(sw.opened, []);
 });
 
+function oldSubscription(endpoint = 'https://fcm.googleapis.com/fcm/send/old', key = OLD_KEY) {
+  return { endpoint, options: { applicationServerKey: key.buffer } };
+}
+
+/** A subscription the browser hands over as event.newSubscription, made with key. */
+function browserSubscription(endpoint, key, log = []) {
+  return {
+    endpoint,
+    options: { userVisibleOnly: true, applicationServerKey: key.buffer },
+    unsubscribed: false,
+    async unsubscribe() { this.unsubscribed = true; log.push(`browser unsubscribe ${endpoint}`); return true; },
+    toJSON() { return { endpoint: this.endpoint, keys: { p256dh: 'BFresh', auth: 'freshAuth' } }; },
+  };
+}
+
+const ROTATED = { endpoint: 'https://fcm.googleapis.com/fcm/send/rotated', expirationTime: null, keys: { p256dh: 'BNew', auth: 'newAuth' } };
+const storedConfig = (sw) => JSON.parse(sw.cacheStore.get('evpush|evpush-config'));
+
 test('evpush:config is stored in Cache Storage and evpush:config-clear removes it', async () => {
   const sw = loadWorker();
   const acks = [];
+  const config = { token: 'jwt', userType: 'owner', locale: 'en', baseUrl: '', endpoint: 'https://fcm.googleapis.com/fcm/send/e1' };
   await dispatch(sw.handlers.message, {
-    data: { type: 'evpush:config', token: 'jwt', userType: 'owner', locale: 'en', baseUrl: '' },
+    data: { type: 'evpush:config', ...config },
     ports: [{ postMessage: (m) => acks.push(plain(m)) }],
   });
-  assert.deepEqual(JSON.parse(sw.cacheStore.get('evpush|evpush-config')),
-    { token: 'jwt', userType: 'owner', locale: 'en', baseUrl: '' });
+  assert.deepEqual(storedConfig(sw), config);
   assert.deepEqual(acks, [{ ok: true }]);
   await dispatch(sw.handlers.message, { data: { type: 'evpush:config-clear' }, ports: [] });
   assert.equal(sw.cacheStore.has('evpush|evpush-config'), false);
 });
 
-function oldSubscription(endpoint = 'https://fcm.googleapis.com/fcm/send/old') {
-  return { endpoint, options: { applicationServerKey: KEY_BYTES.buffer } };
-}
-
-test('pushsubscriptionchange re-subscribes with the old key and posts the new subscription with the stored token', async () => {
+test('pushsubscriptionchange without newSubscription subscribes with the current key, posts, then removes the old endpoint', async () => {
   const sw = loadWorker({ config: { token: 'stored-jwt', userType: 'owner', locale: 'ky', baseUrl: '' } });
   await dispatch(sw.handlers.pushsubscriptionchange, { oldSubscription: oldSubscription(), newSubscription: null });
 
   assert.equal(sw.resubscribed.length, 1);
   assert.equal(sw.resubscribed[0].userVisibleOnly, true);
-  assert.deepEqual(new Uint8Array(sw.resubscribed[0].applicationServerKey), KEY_BYTES);
-  assert.deepEqual(sw.fetched.map((f) => [f.method, f.url, f.headers.Authorization, f.body]), [
-    ['POST', '/api/v1/notifications/subscribe', 'Bearer stored-jwt', {
-      subscription: { endpoint: 'https://fcm.googleapis.com/fcm/send/rotated', expirationTime: null, keys: { p256dh: 'BNew', auth: 'newAuth' } },
-      user_type: 'owner',
-      locale: 'ky',
-    }],
-    ['POST', '/api/v1/notifications/unsubscribe', 'Bearer stored-jwt', { endpoint: 'https://fcm.googleapis.com/fcm/send/old' }],
+  assert.deepEqual([...sw.resubscribed[0].applicationServerKey], [...KEY_BYTES], 'the current key, not the old one');
+  assert.deepEqual(sw.log, [
+    `GET ${KEY_PATH}`,
+    'browser subscribe',
+    'POST /api/v1/notifications/subscribe',
+    'POST /api/v1/notifications/unsubscribe',
   ]);
+  const [, register, remove] = sw.fetched;
+  assert.equal(register.headers.Authorization, 'Bearer stored-jwt');
+  assert.deepEqual(register.body, { subscription: ROTATED, user_type: 'owner', locale: 'ky', application_server_key: VAPID_KEY });
+  assert.equal(remove.headers.Authorization, 'Bearer stored-jwt');
+  assert.deepEqual(remove.body, { endpoint: 'https://fcm.googleapis.com/fcm/send/old' });
+  assert.equal(storedConfig(sw).endpoint, ROTATED.endpoint);
 });
 
-test('pushsubscriptionchange without the old key fetches the VAPID key from baseUrl', async () => {
+test('pushsubscriptionchange with neither subscription fetches the key from baseUrl and removes the remembered endpoint', async () => {
   const base = 'https://api.example';
   const sw = loadWorker({
-    config: { token: 'stored-jwt', userType: 'client', locale: null, baseUrl: base },
-    routes: {
-      [`GET ${base}/api/v1/notifications/vapid-public-key`]: () => new Response(JSON.stringify({ success: true, data: { public_key: VAPID_KEY } })),
-    },
+    config: { token: 'stored-jwt', userType: 'client', locale: null, baseUrl: base, endpoint: 'https://fcm.googleapis.com/fcm/send/remembered' },
   });
   await dispatch(sw.handlers.pushsubscriptionchange, { oldSubscription: null, newSubscription: null });
   assert.deepEqual([...sw.resubscribed[0].applicationServerKey], [...KEY_BYTES]);
   assert.deepEqual(sw.fetched.map((f) => `${f.method} ${f.url}`), [
-    `GET ${base}/api/v1/notifications/vapid-public-key`,
+    `GET ${base}${KEY_PATH}`,
     `POST ${base}/api/v1/notifications/subscribe`,
+    `POST ${base}/api/v1/notifications/unsubscribe`,
   ]);
-  assert.deepEqual(sw.fetched[1].body.user_type, 'client');
+  assert.equal(sw.fetched[1].body.user_type, 'client');
+  assert.equal(sw.fetched[1].body.application_server_key, VAPID_KEY);
   assert.equal('locale' in sw.fetched[1].body, false);
+  assert.deepEqual(sw.fetched[2].body, { endpoint: 'https://fcm.googleapis.com/fcm/send/remembered' });
 });
 
-test('pushsubscriptionchange uses the browser\'s newSubscription when it gives one', async () => {
+test('pushsubscriptionchange uses the browser\'s newSubscription when it has the current key', async () => {
   const sw = loadWorker({ config: { token: 't', userType: 'client', baseUrl: '' } });
-  const fresh = { endpoint: 'https://updates.push.services.mozilla.com/wpush/v2/new', toJSON() { return { endpoint: this.endpoint, keys: {} }; } };
-  await dispatch(sw.handlers.pushsubscriptionchange, { oldSubscription: oldSubscription(), newSubscription: fresh });
+  const fresh = browserSubscription('https://updates.push.services.mozilla.com/wpush/v2/new', KEY_BYTES);
+  await dispatch(sw.handlers.pushsubscriptionchange, {
+    oldSubscription: oldSubscription('https://updates.push.services.mozilla.com/wpush/v2/old', KEY_BYTES), newSubscription: fresh,
+  });
   assert.equal(sw.resubscribed.length, 0);
-  assert.equal(sw.fetched[0].body.subscription.endpoint, fresh.endpoint);
+  assert.equal(fresh.unsubscribed, false);
+  assert.deepEqual(sw.fetched.map((f) => [f.method, f.url, f.body]), [
+    ['GET', KEY_PATH, undefined],
+    ['POST', '/api/v1/notifications/subscribe', {
+      subscription: fresh.toJSON(), user_type: 'client', application_server_key: VAPID_KEY,
+    }],
+    ['POST', '/api/v1/notifications/unsubscribe', { endpoint: 'https://updates.push.services.mozilla.com/wpush/v2/old' }],
+  ]);
+});
+
+test('pushsubscriptionchange replaces a newSubscription made with the retiring key', async () => {
+  const sw = loadWorker({ config: { token: 't', userType: 'client', baseUrl: '' } });
+  const fresh = browserSubscription('https://updates.push.services.mozilla.com/wpush/v2/new', OLD_KEY, sw.log);
+  await dispatch(sw.handlers.pushsubscriptionchange, {
+    oldSubscription: oldSubscription('https://updates.push.services.mozilla.com/wpush/v2/old'), newSubscription: fresh,
+  });
+  assert.deepEqual(sw.log, [
+    `GET ${KEY_PATH}`,
+    'browser unsubscribe https://updates.push.services.mozilla.com/wpush/v2/new',
+    'browser subscribe',
+    'POST /api/v1/notifications/subscribe',
+    'POST /api/v1/notifications/unsubscribe',
+  ]);
+  assert.deepEqual([...sw.resubscribed[0].applicationServerKey], [...KEY_BYTES]);
+  assert.equal(sw.fetched[1].body.subscription.endpoint, ROTATED.endpoint);
+  assert.equal(sw.fetched[1].body.application_server_key, VAPID_KEY);
+  assert.deepEqual(sw.fetched[2].body, { endpoint: 'https://updates.push.services.mozilla.com/wpush/v2/old' });
 });
 
 test('pushsubscriptionchange with no stored token re-subscribes but posts nothing', async () => {
   const sw = loadWorker();
   await dispatch(sw.handlers.pushsubscriptionchange, { oldSubscription: oldSubscription(), newSubscription: null });
   assert.equal(sw.resubscribed.length, 1);
-  assert.deepEqual(sw.fetched, []);
+  assert.deepEqual(sw.fetched.map((f) => f.method), ['GET'], 'only the public key');
 });
 
-test('pushsubscriptionchange logs and swallows server errors', async () => {
+test('pushsubscriptionchange whose POST fails keeps the old endpoint on the server, with or without newSubscription', async () => {
+  const answers = {
+    401: () => new Response('{"detail":"Token has expired"}', { status: 401 }),
+    503: () => new Response('{"detail":"Service temporarily unavailable"}', { status: 503 }),
+    network: () => { throw new TypeError('Failed to fetch'); },
+  };
+  for (const [name, answer] of Object.entries(answers)) {
+    for (const withNew of [false, true]) {
+      const config = { token: 'jwt', userType: 'client', baseUrl: '', endpoint: 'https://fcm.googleapis.com/fcm/send/old' };
+      const sw = loadWorker({ config, routes: { 'POST /api/v1/notifications/subscribe': answer } });
+      const newSubscription = withNew ? browserSubscription('https://fcm.googleapis.com/fcm/send/new', KEY_BYTES) : null;
+      await dispatch(sw.handlers.pushsubscriptionchange, { oldSubscription: oldSubscription(), newSubscription });
+      const label = `${name}, newSubscription: ${withNew}`;
+      assert.deepEqual(sw.fetched.map((f) => `${f.method} ${f.url}`), [
+        `GET ${KEY_PATH}`, 'POST /api/v1/notifications/subscribe',
+      ], `${label}: no unsubscribe of the old endpoint after a failed subscribe`);
+      assert.deepEqual(storedConfig(sw), config, label);
+      assert.ok(sw.logs.some((line) => String(line[0]).includes('pushsubscriptionchange failed')), label);
+    }
+  }
+});
+
+test('pushsubscriptionchange whose key fetch fails subscribes and posts nothing', async () => {
   const sw = loadWorker({
-    config: { token: 'expired', userType: 'client', baseUrl: '' },
-    routes: { 'POST /api/v1/notifications/subscribe': () => new Response('{"detail":"Token has expired"}', { status: 401 }) },
+    config: { token: 'jwt', userType: 'client', baseUrl: '' },
+    routes: { [`GET ${KEY_PATH}`]: () => new Response('{}', { status: 503 }) },
   });
   await dispatch(sw.handlers.pushsubscriptionchange, { oldSubscription: oldSubscription(), newSubscription: null });
-  assert.equal(sw.fetched.length, 1, 'no unsubscribe of the old endpoint after a failed subscribe');
+  assert.equal(sw.resubscribed.length, 0);
+  assert.deepEqual(sw.fetched.map((f) => f.method), ['GET']);
   assert.ok(sw.logs.some((line) => String(line[0]).includes('pushsubscriptionchange failed')));
+});
+
+test('pushsubscriptionchange whose removal of the old endpoint fails still keeps the new one', async () => {
+  const sw = loadWorker({
+    config: { token: 'jwt', userType: 'client', baseUrl: '' },
+    routes: { 'POST /api/v1/notifications/unsubscribe': () => new Response('{}', { status: 500 }) },
+  });
+  await dispatch(sw.handlers.pushsubscriptionchange, { oldSubscription: oldSubscription(), newSubscription: null });
+  assert.equal(storedConfig(sw).endpoint, ROTATED.endpoint);
+  assert.equal(sw.logs.some((line) => String(line[0]).includes('pushsubscriptionchange failed')), false);
 });
 
 test('install skips waiting and activate claims the clients', async () => {

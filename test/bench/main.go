@@ -114,7 +114,6 @@ func run() error {
 	if err := baselines(push, keys); err != nil {
 		return err
 	}
-
 	bin, err := build()
 	if err != nil {
 		return err
@@ -124,34 +123,17 @@ func run() error {
 		return err
 	}
 	defer drop()
-	svcURL := dbURL
-	if *dbParams != "" {
-		svcURL += "&" + *dbParams
-		if !strings.Contains(dbURL, "?") {
-			svcURL = dbURL + "?" + *dbParams
-		}
-	}
+	svcURL := withParams(dbURL, *dbParams)
 	// The schema comes from `evpush migrate`, so that commit_only runs with
 	// no service process at all.
 	if out, err := serviceCmd(bin, svcURL, keys, "migrate").CombinedOutput(); err != nil {
 		return fmt.Errorf("evpush migrate: %v\n%s", err, out)
 	}
-
-	db, err := sql.Open("pgx", dbURL)
+	db, outbox, err := producer(ctx, dbURL, push)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	// A charging service keeps its connections: database/sql's default of 2
-	// idle connections would open a PostgreSQL backend per transaction.
-	db.SetMaxIdleConns(32)
-	if err := seed(ctx, db, push); err != nil {
-		return err
-	}
-	outbox, err := queue.NewOutbox(db)
-	if err != nil {
-		return err
-	}
 
 	// commit_only: the producer alone fills a backlog; drain: the service,
 	// started on it, works it off with nothing else running. It is fully
@@ -171,10 +153,57 @@ func run() error {
 	if err := svc.waitReady(); err != nil {
 		return err
 	}
+	if err := e2e(ctx, db, outbox, svc, push); err != nil {
+		return err
+	}
+	if err := steadyLoads(ctx, db, outbox, push); err != nil {
+		return err
+	}
+	if err := apiLoad(ctx, db, svc, push); err != nil {
+		return err
+	}
+	return finalFigures(svc, push)
+}
 
-	// e2e: a burst of events, committed as fast as 8 committers can.
+// withParams appends extra DATABASE_URL parameters (-db-params).
+func withParams(dbURL, params string) string {
+	switch {
+	case params == "":
+		return dbURL
+	case strings.Contains(dbURL, "?"):
+		return dbURL + "&" + params
+	default:
+		return dbURL + "?" + params
+	}
+}
+
+// producer opens the harness's side of the database, as a charging service
+// would, seeds the subscriptions and returns the outbox it commits through.
+func producer(ctx context.Context, dbURL string, push *pushservice.Server) (*sql.DB, *queue.Outbox, error) {
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	// A charging service keeps its connections: database/sql's default of 2
+	// idle connections would open a PostgreSQL backend per transaction.
+	db.SetMaxIdleConns(32)
+	if err := seed(ctx, db, push); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	outbox, err := queue.NewOutbox(db)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, outbox, nil
+}
+
+// e2e: a burst of events, committed as fast as 8 committers can, while the
+// service works them.
+func e2e(ctx context.Context, db *sql.DB, outbox *queue.Outbox, svc *service, push *pushservice.Server) error {
 	stopProfile := svc.profile("e2e", 8*time.Second)
-	ph = newPhase(push)
+	ph := newPhase(push)
 	cpuUsed, err := measureCPU(svc.pid())
 	if err != nil {
 		return err
@@ -196,14 +225,17 @@ func run() error {
 	report("e2e_p99_ms", p99, "ms")
 	report("e2e_pg_cpu_ms_per_event", msPer(used.pg, float64(*e2eEvents)), "ms/event")
 	report("e2e_svc_cpu_ms_per_delivery", msPer(used.svc, float64(*e2eEvents)*devices), "ms/delivery")
+	return nil
+}
 
-	// steady: a paced load, the target's 500 events/s, then a lighter one.
+// steadyLoads: a paced load, the target's 500 events/s, then a lighter one.
+func steadyLoads(ctx context.Context, db *sql.DB, outbox *queue.Outbox, push *pushservice.Server) error {
 	for _, load := range []struct {
 		name string
 		rate int
 		dur  time.Duration
 	}{{"steady", *steadyRate, *steadyFor}, {"steady_light", *lightRate, *lightFor}} {
-		ph = newPhase(push)
+		ph := newPhase(push)
 		n, err := steady(ctx, db, outbox, ph, load.rate, load.dur)
 		if err != nil {
 			return err
@@ -211,14 +243,16 @@ func run() error {
 		if err := ph.wait(devices * n); err != nil {
 			return err
 		}
-		_, p50, p99 = ph.results()
+		_, p50, p99 := ph.results()
 		report(load.name+"_p50_ms", p50, "ms")
 		report(load.name+"_p99_ms", p99, "ms")
 	}
+	return nil
+}
 
-	if err := apiLoad(ctx, db, svc, push); err != nil {
-		return err
-	}
+// finalFigures reports the peak memory and the ratios, and fails the run if
+// the push service saw a request it could not verify.
+func finalFigures(svc *service, push *pushservice.Server) error {
 	rss, err := svc.peakRSS()
 	if err != nil {
 		return err
@@ -724,20 +758,6 @@ func steady(ctx context.Context, db *sql.DB, outbox *queue.Outbox, p *phase, rat
 // with -profile, a CPU profile of the service over the phase and the
 // database transactions per request.
 func apiLoad(ctx context.Context, db *sql.DB, svc *service, push *pushservice.Server) error {
-	keys := make([]*pushservice.Device, 100)
-	for i := range keys {
-		keys[i] = push.NewDevice()
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = *apiClients
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	var (
-		mu       sync.Mutex
-		lat      []time.Duration
-		failures atomic.Int64
-		seq      atomic.Int64
-		wg       sync.WaitGroup
-	)
 	// Many users with a device or two each, as in production: 20,000 users,
 	// one token each, taken round-robin. Minted before the clock starts.
 	tokens := make([]string, 20000)
@@ -758,51 +778,15 @@ func apiLoad(ctx context.Context, db *sql.DB, svc *service, push *pushservice.Se
 	}
 	stopProfile := svc.profile("api", *apiFor)
 	start := time.Now()
-	stop := start.Add(*apiFor)
-	for range *apiClients {
-		wg.Go(func() {
-			var mine []time.Duration
-			for time.Now().Before(stop) {
-				n := seq.Add(1)
-				d := keys[n%int64(len(keys))]
-				tok := tokens[n%int64(len(tokens))]
-				body, _ := json.Marshal(map[string]any{
-					"subscription": map[string]any{
-						"endpoint": push.URL + "/push/api-" + strconv.FormatInt(n, 10),
-						"keys":     map[string]string{"p256dh": d.P256dh, "auth": d.Auth},
-					},
-					"user_type": "client",
-				})
-				req, _ := http.NewRequest("POST", svc.url+"/api/v1/notifications/subscribe", bytes.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				req.Header.Set("Content-Type", "application/json")
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					failures.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				mine = append(mine, time.Since(t0))
-				if resp.StatusCode != http.StatusOK {
-					failures.Add(1)
-				}
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	lat, failures := subscribeFor(svc.url, push, tokens, *apiFor)
 	elapsed := time.Since(start)
 	used, err := cpuUsed()
 	if err != nil {
 		return err
 	}
 	stopProfile()
-	if f := failures.Load(); f > 0 {
-		return fmt.Errorf("api: %d of %d requests failed", f, len(lat))
+	if failures > 0 {
+		return fmt.Errorf("api: %d of %d requests failed", failures, len(lat))
 	}
 	slices.Sort(lat)
 	n := float64(len(lat))
@@ -823,6 +807,63 @@ func apiLoad(ctx context.Context, db *sql.DB, svc *service, push *pushservice.Se
 		report("api_xacts_per_req", float64(xacts-xacts0)/n, "xacts/req")
 	}
 	return nil
+}
+
+// subscribeFor runs apiClients clients posting new subscriptions, each with
+// the next token, until d has passed; it returns every answered request's
+// latency and how many failed.
+func subscribeFor(base string, push *pushservice.Server, tokens []string, d time.Duration) ([]time.Duration, int64) {
+	keys := make([]*pushservice.Device, 100)
+	for i := range keys {
+		keys[i] = push.NewDevice()
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = *apiClients
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var (
+		mu       sync.Mutex
+		lat      []time.Duration
+		failures atomic.Int64
+		seq      atomic.Int64
+		wg       sync.WaitGroup
+	)
+	stop := time.Now().Add(d)
+	for range *apiClients {
+		wg.Go(func() {
+			var mine []time.Duration
+			for time.Now().Before(stop) {
+				n := seq.Add(1)
+				dev := keys[n%int64(len(keys))]
+				body, _ := json.Marshal(map[string]any{
+					"subscription": map[string]any{
+						"endpoint": push.URL + "/push/api-" + strconv.FormatInt(n, 10),
+						"keys":     map[string]string{"p256dh": dev.P256dh, "auth": dev.Auth},
+					},
+					"user_type": "client",
+				})
+				req, _ := http.NewRequest("POST", base+"/api/v1/notifications/subscribe", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+tokens[n%int64(len(tokens))])
+				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mine = append(mine, time.Since(t0))
+				if resp.StatusCode != http.StatusOK {
+					failures.Add(1)
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return lat, failures.Load()
 }
 
 // xactCount is the run database's committed and rolled back transactions.

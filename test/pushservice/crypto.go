@@ -122,25 +122,9 @@ func verifyVAPID(authorization, aud string, now time.Time, checkSig bool) (map[s
 	if !ok || scheme != "vapid" {
 		return nil, "", fmt.Errorf("auth scheme %q, want \"vapid\"", scheme)
 	}
-	var token, key string
-	for _, p := range strings.Split(params, ",") {
-		name, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-		var dst *string
-		switch name {
-		case "t":
-			dst = &token
-		case "k":
-			dst = &key
-		default:
-			continue // unknown parameters are ignored, as HTTP auth allows
-		}
-		if *dst != "" {
-			return nil, "", fmt.Errorf("duplicate %s= parameter", name)
-		}
-		*dst = strings.TrimSpace(val)
-	}
-	if token == "" || key == "" {
-		return nil, key, errors.New("t= and k= are both required")
+	token, key, err := vapidParams(params)
+	if err != nil {
+		return nil, key, err
 	}
 	// strings.Cut above split k at its first '=', so padding is still on val.
 	// ParseUncompressedPublicKey insists on 65 bytes, 0x04 and a curve point.
@@ -194,6 +178,31 @@ func verifyVAPID(authorization, aud string, now time.Time, checkSig bool) (map[s
 		return claims, key, fmt.Errorf("sub %q must be a mailto: or https: URI", sub)
 	}
 	return claims, key, nil
+}
+
+// vapidParams reads the t= (JWT) and k= (public key) parameters of a
+// "vapid" Authorization header (RFC 8292 section 3).
+func vapidParams(params string) (token, key string, err error) {
+	for _, p := range strings.Split(params, ",") {
+		name, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+		var dst *string
+		switch name {
+		case "t":
+			dst = &token
+		case "k":
+			dst = &key
+		default:
+			continue // unknown parameters are ignored, as HTTP auth allows
+		}
+		if *dst != "" {
+			return "", "", fmt.Errorf("duplicate %s= parameter", name)
+		}
+		*dst = strings.TrimSpace(val)
+	}
+	if token == "" || key == "" {
+		return token, key, errors.New("t= and k= are both required")
+	}
+	return token, key, nil
 }
 
 func decodeJSONPart(part string, v any) error {

@@ -62,6 +62,18 @@ func newBrowser(t testing.TB) context.Context {
 	return ctx
 }
 
+// grantNotifications grants the notification permission to origin, as a
+// user's "Allow" does: no prompt is shown after it.
+func grantNotifications(t testing.TB, ctx context.Context, origin string) {
+	t.Helper()
+	_, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
+		Permission: &browser.PermissionDescriptor{Name: "notifications"},
+		Setting:    "granted",
+		Origin:     origin,
+	})
+	require.NoError(t, err)
+}
+
 // TestPWAInChromium drives the demo page in a real browser: the service
 // worker registers and activates, the VAPID key decodes to 65 bytes, a push
 // rendered by the service's own template code (delivered through DevTools,
@@ -90,13 +102,8 @@ func TestPWAInChromium(t *testing.T) {
 			}
 		}
 	}))
-	_, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
-		Permission: &browser.PermissionDescriptor{Name: "notifications"},
-		Setting:    "granted",
-		Origin:     origin,
-	})
-	require.NoError(t, err)
-	_, err = chromedp.Call(ctx, serviceworker.Enable, cdp.Empty{})
+	grantNotifications(t, ctx, origin)
+	_, err := chromedp.Call(ctx, serviceworker.Enable, cdp.Empty{})
 	require.NoError(t, err)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(origin+"/"),

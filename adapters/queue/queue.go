@@ -108,26 +108,37 @@ type Queue struct {
 	eventTimeout time.Duration
 }
 
+// WithDefaults returns c with every unset setting at its default: the one
+// place the queue's defaults are applied (New applies it; evpush's
+// configuration starts from it).
+func (c Config) WithDefaults() Config {
+	if c.Workers <= 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.RescueAfter <= 0 {
+		c.RescueAfter = DefaultRescueAfter
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = defaultStopTimeout
+	}
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, DeliveryMaxAttempts)
+	c.RetryBase = cmp.Or(c.RetryBase, DefaultRetryBase)
+	c.CompletedRetention = cmp.Or(c.CompletedRetention, DefaultCompletedRetention)
+	return c
+}
+
 // New builds the client; Start makes it work jobs.
 func New(cfg Config) (*Queue, error) {
 	if cfg.Book == nil {
 		return nil, errors.New("queue: Config.Book is required")
 	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = DefaultWorkers
-	}
-	if cfg.RescueAfter <= 0 {
-		cfg.RescueAfter = DefaultRescueAfter
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.StopTimeout <= 0 {
-		cfg.StopTimeout = defaultStopTimeout
-	}
+	cfg = cfg.WithDefaults()
 	q := &Queue{app: cfg.App, book: cfg.Book, log: cfg.Logger, db: cfg.DB, pool: cfg.Pool,
-		maxAttempts: cmp.Or(cfg.MaxAttempts, DeliveryMaxAttempts),
-		retry:       backoff{base: cmp.Or(cfg.RetryBase, DefaultRetryBase)},
+		maxAttempts: cfg.MaxAttempts,
+		retry:       backoff{base: cfg.RetryBase},
 		// An event job sends to all its devices, some waiting for a
 		// process-wide slot, then stores the outcome: more than one push.
 		eventTimeout: 3 * cfg.JobTimeout}
@@ -167,7 +178,7 @@ func New(cfg Config) (*Queue, error) {
 			&river.PeriodicJobOpts{ID: "subscription_cleanup", RunOnStart: true})},
 		// Retention keeps river_job bounded. Completed jobs must outlive any
 		// duplicate of their event, since uniqueness looks at them.
-		CompletedJobRetentionPeriod: cmp.Or(cfg.CompletedRetention, DefaultCompletedRetention),
+		CompletedJobRetentionPeriod: cfg.CompletedRetention,
 		CancelledJobRetentionPeriod: 7 * 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
 		ErrorHandler:                errorHandler{log: cfg.Logger},

@@ -3,7 +3,6 @@ package queue
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,7 +41,6 @@ type UseCases interface {
 
 // Config configures the River client.
 type Config struct {
-	DB   *sql.DB
 	Pool *pgxpool.Pool // LISTEN/NOTIFY: jobs are picked up within milliseconds of commit
 	App  UseCases
 	// Book writes an event's bookkeeping in the transaction completing it.
@@ -91,13 +89,11 @@ const (
 	maxSnooze          = time.Hour
 )
 
-// Queue is the River client: it inserts events (Outbox) and works fan-out and
-// delivery jobs.
+// Queue is the River client that works fan-out and delivery jobs; events
+// are inserted through an Outbox, which needs no workers.
 type Queue struct {
-	*Outbox
 	client  *river.Client[pgx.Tx]
 	pool    *pgxpool.Pool
-	db      *sql.DB
 	app     UseCases
 	book    Bookkeeper
 	log     *slog.Logger
@@ -136,7 +132,7 @@ func New(cfg Config) (*Queue, error) {
 		return nil, errors.New("queue: Config.Book is required")
 	}
 	cfg = cfg.WithDefaults()
-	q := &Queue{app: cfg.App, book: cfg.Book, log: cfg.Logger, db: cfg.DB, pool: cfg.Pool,
+	q := &Queue{app: cfg.App, book: cfg.Book, log: cfg.Logger, pool: cfg.Pool,
 		maxAttempts: cfg.MaxAttempts,
 		retry:       backoff{base: cfg.RetryBase},
 		// An event job sends to all its devices, some waiting for a
@@ -152,7 +148,7 @@ func New(cfg Config) (*Queue, error) {
 
 	// Jobs are worked through River's main driver, pgx (batched fetches and
 	// completions, LISTEN/NOTIFY); inserts inside a caller's database/sql or
-	// gorm transaction go through the Outbox's database/sql client. Both share
+	// gorm transaction go through an Outbox's database/sql client. Both share
 	// the one pgx pool.
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		ID: clientID(),
@@ -190,9 +186,6 @@ func New(cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("error creating River client: %w", err)
 	}
 	q.client = client
-	if q.Outbox, err = NewOutbox(cfg.DB); err != nil {
-		return nil, err
-	}
 	return q, nil
 }
 

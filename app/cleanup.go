@@ -30,17 +30,24 @@ const (
 	DefaultRetireAfter        = 90 * 24 * time.Hour
 )
 
-// CleanupSubscriptions removes the subscriptions the policy gives up on and
-// returns how many; then it retires VAPID keys (RetireVAPIDKeys). A zero
-// policy uses the defaults.
-func (s *Service) CleanupSubscriptions(ctx context.Context) (int, error) {
-	p := s.cleanup
+// WithDefaults returns p with every unset field at its default: the one
+// place they are applied (the use cases here and evpush's configuration).
+func (p CleanupPolicy) WithDefaults() CleanupPolicy {
 	if p.After <= 0 {
 		p.After = DefaultCleanupAfter
 	}
 	if p.MinFailures <= 0 {
 		p.MinFailures = DefaultCleanupMinFailures
 	}
+	p.RetireAfter = cmp.Or(p.RetireAfter, DefaultRetireAfter)
+	return p
+}
+
+// CleanupSubscriptions removes the subscriptions the policy gives up on and
+// returns how many; then it retires VAPID keys (RetireVAPIDKeys). A zero
+// policy uses the defaults.
+func (s *Service) CleanupSubscriptions(ctx context.Context) (int, error) {
+	p := s.cleanup.WithDefaults()
 	n, err := s.subs.DeleteFailing(ctx, s.clock.Now().Add(-p.After), p.MinFailures)
 	if err != nil {
 		return 0, fmt.Errorf("error cleaning up subscriptions: %w", err)
@@ -59,7 +66,7 @@ func (s *Service) RetireVAPIDKeys(ctx context.Context) ([]domain.RetiredKey, err
 	if s.keys == nil {
 		return nil, nil
 	}
-	after := cmp.Or(s.cleanup.RetireAfter, DefaultRetireAfter)
+	after := s.cleanup.WithDefaults().RetireAfter
 	retired, err := s.keys.store.DeleteRetired(ctx, s.clock.Now().Add(-after))
 	if err != nil {
 		return nil, fmt.Errorf("error retiring VAPID keys: %w", err)

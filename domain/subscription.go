@@ -27,6 +27,19 @@ const (
 // Valid reports whether t is one of the known roles.
 func (t UserType) Valid() bool { return t == UserTypeClient || t == UserTypeOwner }
 
+// errUserType is the one wording of the role rule, wherever a role is read
+// (a subscription, a job's args, the demo's sign-in, `evpush token`).
+var errUserType = errors.New(`must be "client" or "owner"`)
+
+// ParseUserType reads a role as API.md spells it; the error states the
+// rule, for the caller to put under its own field or flag.
+func ParseUserType(s string) (UserType, error) {
+	if t := UserType(s); t.Valid() {
+		return t, nil
+	}
+	return "", errUserType
+}
+
 // Limits from API.md.
 const (
 	MaxEndpointLength = 2048
@@ -148,11 +161,10 @@ func NewSubscription(in SubscriptionInput, policy EndpointPolicy) (Subscription,
 	} else {
 		s.Auth = a
 	}
-	switch {
-	case in.UserType == "":
+	if in.UserType == "" {
 		v.Add(FieldUserType, "is required")
-	case !s.UserType.Valid():
-		v.Add(FieldUserType, `must be "client" or "owner"`)
+	} else if _, err := ParseUserType(in.UserType); err != nil {
+		v.Add(FieldUserType, err.Error())
 	}
 	if in.Locale != "" {
 		loc, ok := NormalizeLocale(in.Locale)

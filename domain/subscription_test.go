@@ -838,3 +838,17 @@ func TestAuthError(t *testing.T) {
 	require.NotErrorIs(t, err, domain.ErrInvalid)
 	require.Equal(t, "token expired", err.Error())
 }
+
+func TestParseUserType(t *testing.T) {
+	t.Parallel()
+
+	for _, s := range []string{"client", "owner"} {
+		got, err := domain.ParseUserType(s)
+		require.NoError(t, err)
+		require.Equal(t, domain.UserType(s), got)
+	}
+	for _, s := range []string{"", "Client", "admin", " owner"} {
+		_, err := domain.ParseUserType(s)
+		require.EqualError(t, err, `must be "client" or "owner"`, "%q", s)
+	}
+}

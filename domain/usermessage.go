@@ -55,8 +55,8 @@ func (m UserMessage) Validate() error {
 	case len(m.UserID) > maxUserIDLength || !utf8.ValidString(m.UserID):
 		v.Add("user_id", "must be valid UTF-8 of at most "+strconv.Itoa(maxUserIDLength)+" bytes")
 	}
-	if !m.UserType.Valid() {
-		v.Add("user_type", `must be "client" or "owner"`)
+	if _, err := ParseUserType(string(m.UserType)); err != nil {
+		v.Add(FieldUserType, err.Error())
 	}
 	bytes := 0
 	for _, f := range []struct {

@@ -113,13 +113,17 @@ func (s *server) devToken(c *gin.Context) error {
 	if req.UserID == "" || len(req.UserID) > 128 {
 		v.Add("user_id", "is required (at most 128 characters)")
 	}
-	if req.UserType != "" && !domain.UserType(req.UserType).Valid() {
-		v.Add("user_type", `must be "client" or "owner"`)
+	var role domain.UserType // none: the token may act in either role
+	if req.UserType != "" {
+		var err error
+		if role, err = domain.ParseUserType(req.UserType); err != nil {
+			v.Add(domain.FieldUserType, err.Error())
+		}
 	}
 	if err := v.Err(); err != nil {
 		return err
 	}
-	tok, ttl, err := s.devTokens.Mint(req.UserID, domain.UserType(req.UserType))
+	tok, ttl, err := s.devTokens.Mint(req.UserID, role)
 	if err != nil {
 		return err
 	}

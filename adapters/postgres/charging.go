@@ -84,9 +84,13 @@ func station(db *gorm.DB, id string) (domain.Station, error) {
 	return domain.Station{ID: r.ID, OwnerID: r.OwnerID, PricePerKWh: r.PricePerKWh}, nil
 }
 
-// EnsureStation inserts st unless a station with its id exists (DEV_MODE's
-// demo station).
-func (s *ChargingStore) EnsureStation(ctx context.Context, st domain.Station) error {
+// DemoStation is the station the demo page (DEV_MODE) starts sessions at.
+var DemoStation = domain.Station{ID: "demo-station", OwnerID: "demo-owner", PricePerKWh: "12.50"}
+
+// SeedDemo inserts DemoStation unless it exists, so the demo page can start
+// a session; DEV_MODE with REFERENCE_CHARGING calls it at start.
+func (s *ChargingStore) SeedDemo(ctx context.Context) error {
+	st := DemoStation
 	err := s.db.WithContext(ctx).Exec(
 		`INSERT INTO stations (id, owner_id, name, price_per_kwh) VALUES (?, ?, ?, ?::numeric) ON CONFLICT (id) DO NOTHING`,
 		st.ID, st.OwnerID, st.ID, st.PricePerKWh).Error

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -30,23 +31,27 @@ func (q *Queue) UI(prefix string, log *slog.Logger) (h http.Handler, start func(
 	return ui, ui.Start, nil
 }
 
-// JobsByState counts River jobs per state (queue depth, for metrics).
-func (q *Queue) JobsByState(ctx context.Context) (map[string]int, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT state::text, count(*) FROM river_job GROUP BY state`)
-	if err != nil {
-		return nil, fmt.Errorf("error counting jobs: %w", err)
-	}
-	defer rows.Close()
-	counts := map[string]int{}
-	for rows.Next() {
-		var state string
-		var n int
-		if err := rows.Scan(&state, &n); err != nil {
-			return nil, err
+// JobsByState counts River jobs per state in db (queue depth, for
+// metrics). It needs the database alone, so the metrics, and the app that
+// reports to them, exist before the workers that call the app.
+func JobsByState(db *sql.DB) func(context.Context) (map[string]int, error) {
+	return func(ctx context.Context) (map[string]int, error) {
+		rows, err := db.QueryContext(ctx, `SELECT state::text, count(*) FROM river_job GROUP BY state`)
+		if err != nil {
+			return nil, fmt.Errorf("error counting jobs: %w", err)
 		}
-		counts[state] = n
+		defer rows.Close()
+		counts := map[string]int{}
+		for rows.Next() {
+			var state string
+			var n int
+			if err := rows.Scan(&state, &n); err != nil {
+				return nil, err
+			}
+			counts[state] = n
+		}
+		return counts, rows.Err()
 	}
-	return counts, rows.Err()
 }
 
 // Running reports whether this process's workers are working jobs.

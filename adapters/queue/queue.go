@@ -3,7 +3,6 @@ package queue
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,7 +41,6 @@ type UseCases interface {
 
 // Config configures the River client.
 type Config struct {
-	DB   *sql.DB
 	Pool *pgxpool.Pool // LISTEN/NOTIFY: jobs are picked up within milliseconds of commit
 	App  UseCases
 	// Book writes an event's bookkeeping in the transaction completing it.
@@ -91,13 +89,11 @@ const (
 	maxSnooze          = time.Hour
 )
 
-// Queue is the River client: it inserts events (Outbox) and works fan-out and
-// delivery jobs.
+// Queue is the River client that works fan-out and delivery jobs; events
+// are inserted through an Outbox, which needs no workers.
 type Queue struct {
-	*Outbox
 	client  *river.Client[pgx.Tx]
 	pool    *pgxpool.Pool
-	db      *sql.DB
 	app     UseCases
 	book    Bookkeeper
 	log     *slog.Logger
@@ -108,26 +104,37 @@ type Queue struct {
 	eventTimeout time.Duration
 }
 
+// WithDefaults returns c with every unset setting at its default: the one
+// place the queue's defaults are applied (New applies it; evpush's
+// configuration starts from it).
+func (c Config) WithDefaults() Config {
+	if c.Workers <= 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.RescueAfter <= 0 {
+		c.RescueAfter = DefaultRescueAfter
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = defaultStopTimeout
+	}
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, DeliveryMaxAttempts)
+	c.RetryBase = cmp.Or(c.RetryBase, DefaultRetryBase)
+	c.CompletedRetention = cmp.Or(c.CompletedRetention, DefaultCompletedRetention)
+	return c
+}
+
 // New builds the client; Start makes it work jobs.
 func New(cfg Config) (*Queue, error) {
 	if cfg.Book == nil {
 		return nil, errors.New("queue: Config.Book is required")
 	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = DefaultWorkers
-	}
-	if cfg.RescueAfter <= 0 {
-		cfg.RescueAfter = DefaultRescueAfter
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.StopTimeout <= 0 {
-		cfg.StopTimeout = defaultStopTimeout
-	}
-	q := &Queue{app: cfg.App, book: cfg.Book, log: cfg.Logger, db: cfg.DB, pool: cfg.Pool,
-		maxAttempts: cmp.Or(cfg.MaxAttempts, DeliveryMaxAttempts),
-		retry:       backoff{base: cmp.Or(cfg.RetryBase, DefaultRetryBase)},
+	cfg = cfg.WithDefaults()
+	q := &Queue{app: cfg.App, book: cfg.Book, log: cfg.Logger, pool: cfg.Pool,
+		maxAttempts: cfg.MaxAttempts,
+		retry:       backoff{base: cfg.RetryBase},
 		// An event job sends to all its devices, some waiting for a
 		// process-wide slot, then stores the outcome: more than one push.
 		eventTimeout: 3 * cfg.JobTimeout}
@@ -141,7 +148,7 @@ func New(cfg Config) (*Queue, error) {
 
 	// Jobs are worked through River's main driver, pgx (batched fetches and
 	// completions, LISTEN/NOTIFY); inserts inside a caller's database/sql or
-	// gorm transaction go through the Outbox's database/sql client. Both share
+	// gorm transaction go through an Outbox's database/sql client. Both share
 	// the one pgx pool.
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		ID: clientID(),
@@ -167,7 +174,7 @@ func New(cfg Config) (*Queue, error) {
 			&river.PeriodicJobOpts{ID: "subscription_cleanup", RunOnStart: true})},
 		// Retention keeps river_job bounded. Completed jobs must outlive any
 		// duplicate of their event, since uniqueness looks at them.
-		CompletedJobRetentionPeriod: cmp.Or(cfg.CompletedRetention, DefaultCompletedRetention),
+		CompletedJobRetentionPeriod: cfg.CompletedRetention,
 		CancelledJobRetentionPeriod: 7 * 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
 		ErrorHandler:                errorHandler{log: cfg.Logger},
@@ -179,9 +186,6 @@ func New(cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("error creating River client: %w", err)
 	}
 	q.client = client
-	if q.Outbox, err = NewOutbox(cfg.DB); err != nil {
-		return nil, err
-	}
 	return q, nil
 }
 

@@ -182,13 +182,18 @@ func token(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	secret := strings.TrimSpace(os.Getenv("JWT_SECRET")) // as the service reads it
-	switch {
-	case *user == "":
+	if *user == "" {
 		return errors.New("token: -user is required")
-	case *userType != "" && !domain.UserType(*userType).Valid():
-		return errors.New(`token: -type must be "client" or "owner"`)
-	case secret == "":
+	}
+	var role domain.UserType // none: the token carries no role claim
+	if *userType != "" {
+		var err error
+		if role, err = domain.ParseUserType(*userType); err != nil {
+			return fmt.Errorf("token: -type %w", err)
+		}
+	}
+	secret := strings.TrimSpace(os.Getenv("JWT_SECRET")) // as the service reads it
+	if secret == "" {
 		return errors.New("token: JWT_SECRET is not set")
 	}
 	// In the claims the service reads (JWT_USER_CLAIM, JWT_ROLE_CLAIM,
@@ -200,7 +205,7 @@ func token(args []string, stdout io.Writer) error {
 			return fmt.Errorf("token: JWT_ROLE_VALUES: %w", err)
 		}
 	}
-	t, err := auth.Mint([]byte(secret), shape, *user, domain.UserType(*userType), *ttl, time.Now())
+	t, err := auth.Mint([]byte(secret), shape, *user, role, *ttl, time.Now())
 	if err != nil {
 		return err
 	}

@@ -8,10 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +19,6 @@ import (
 
 	"github.com/evpower/evpush/adapters/auth"
 	httpadapter "github.com/evpower/evpush/adapters/http"
-	"github.com/evpower/evpush/adapters/keyseal"
-	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/adapters/queue"
 	"github.com/evpower/evpush/adapters/webpush"
 	"github.com/evpower/evpush/app"
@@ -34,7 +32,7 @@ const (
 	DefaultVAPIDSubject    = "mailto:push@evpower.kg"
 	DefaultJWTLeeway       = 30 * time.Second
 	DefaultPushTimeout     = webpush.DefaultTimeout
-	DefaultLogLevel        = "info"
+	DefaultLogLevel        = slog.LevelInfo
 	DefaultLogFormat       = "text"
 	DefaultShutdownTimeout = 25 * time.Second
 	DefaultWorkers         = queue.DefaultWorkers
@@ -133,224 +131,197 @@ const MinOpsPasswordChars = 16
 // configError names the variable, so start-up fails with one clear line.
 func configError(name, msg string) error { return fmt.Errorf("config: %s: %s", name, msg) }
 
-// LoadConfig reads the configuration from getenv (os.Getenv in production).
+// LoadConfig reads the configuration from getenv (os.Getenv in production)
+// in three steps, as River's Config does (WithDefaults, validate): the
+// defaults (DefaultConfig), what the environment sets over them (parse
+// errors), then Validate (rules and ranges). Every problem of both steps is
+// reported at once, one line per variable, so one restart fixes them all.
 func LoadConfig(getenv func(string) string) (Config, error) {
-	env := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
+	c := DefaultConfig()
+	r := &envReader{getenv: getenv}
+	c.readEnv(r)
+	if err := errors.Join(errors.Join(r.errs...), c.validate(r.unparsed)); err != nil {
+		return Config{}, err
 	}
-	c := Config{
-		DatabaseURL:  env("DATABASE_URL", DefaultDatabaseURL),
-		HTTPAddr:     env("HTTP_ADDR", DefaultHTTPAddr),
-		JWTSecret:    []byte(strings.TrimSpace(getenv("JWT_SECRET"))),
-		JWTIssuer:    env("JWT_ISSUER", ""),
-		JWTAudience:  env("JWT_AUDIENCE", ""),
-		VAPIDSubject: env("VAPID_SUBJECT", DefaultVAPIDSubject),
-		VAPIDKeys: domain.VAPIDKeys{
-			PublicKey:  env("VAPID_PUBLIC_KEY", ""),
-			PrivateKey: env("VAPID_PRIVATE_KEY", ""),
-		},
-		LogFormat: env("LOG_FORMAT", DefaultLogFormat),
-	}
-	var errs []error
-	check := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
+	return c, nil
+}
 
+// DefaultConfig is every setting at its default: the one place the
+// service's defaults are applied. The queue's and the cleanup policy's come
+// from their own packages' WithDefaults, which their constructors apply too.
+// JWTRequireRole is not here: its default follows DEV_MODE (readJWT).
+func DefaultConfig() Config {
+	q := queue.Config{}.WithDefaults()
+	return Config{
+		DatabaseURL:             DefaultDatabaseURL,
+		HTTPAddr:                DefaultHTTPAddr,
+		JWTLeeway:               DefaultJWTLeeway,
+		JWTUserClaim:            auth.DefaultUserClaim,
+		VAPIDSubject:            DefaultVAPIDSubject,
+		VAPIDReloadInterval:     app.DefaultKeyReload,
+		PushPolicy:              domain.EndpointPolicy{AllowedHosts: domain.DefaultPushHosts},
+		PushTimeout:             DefaultPushTimeout,
+		OpsLoginLimit:           DefaultOpsLoginLimit,
+		ShutdownTimeout:         DefaultShutdownTimeout,
+		Cleanup:                 app.CleanupPolicy{}.WithDefaults(),
+		TestLimit:               DefaultTestLimit,
+		SubscribeLimit:          DefaultSubscribeLimit,
+		MaxSubscriptionsPerUser: DefaultMaxSubscriptionsPerUser,
+		DeliveryMaxAttempts:     q.MaxAttempts,
+		DeliveryRetryBase:       q.RetryBase,
+		Workers:                 q.Workers,
+		RescueAfter:             q.RescueAfter,
+		JobRetention:            q.CompletedRetention,
+		DefaultLocale:           domain.DefaultLocale,
+		Messages:                domain.Messages{Links: maps.Clone(domain.DefaultLinks)},
+		ChargingLimit:           DefaultChargingLimit,
+		LogLevel:                DefaultLogLevel,
+		LogFormat:               DefaultLogFormat,
+	}
+}
+
+// Validate checks the rules of every setting and reports all that are
+// broken, each as "config: VAR: …".
+func (c Config) Validate() error { return c.validate(nil) }
+
+// validate is Validate, told which variables did not parse (LoadConfig):
+// those keep their defaults, which a rule across settings must not judge.
+func (c Config) validate(unparsed map[string]bool) error {
+	p := &problems{unparsed: unparsed}
+	for _, n := range c.durations() {
+		p.add(n.name, n.problem(durationRangeMsg))
+	}
+	for _, n := range c.ints() {
+		p.add(n.name, n.problem(intRangeMsg))
+	}
+	c.validateServer(p)
+	c.validateJWT(p)
+	c.validateVAPID(p)
+	c.validatePush(p)
+	c.validateOps(p)
+	return errors.Join(p.errs...)
+}
+
+// problems collects Validate's findings.
+type problems struct {
+	errs     []error
+	unparsed map[string]bool
+}
+
+// add records msg under the variable name; an empty msg is no problem.
+func (p *problems) add(name, msg string) {
+	if msg != "" {
+		p.errs = append(p.errs, configError(name, msg))
+	}
+}
+
+// addErr records err under the variable name, if any.
+func (p *problems) addErr(name string, err error) {
+	if err != nil {
+		p.add(name, err.Error())
+	}
+}
+
+// validateServer checks the listeners, the database and the logs.
+func (c Config) validateServer(p *problems) {
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		check(configError("DATABASE_URL", "must be a postgres:// URL"))
+		p.add("DATABASE_URL", "must be a postgres:// URL")
 	}
-	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
-		check(configError("HTTP_ADDR", "must be host:port or :port"))
-	}
-	var err error
-	// Read first: other settings' defaults and rules depend on it.
-	c.DevMode, err = boolEnv(env("DEV_MODE", "false"))
-	check(wrapName("DEV_MODE", err))
-	c.JWTLeeway, err = durationEnv(env("JWT_LEEWAY", ""), DefaultJWTLeeway, 0, 5*time.Minute)
-	check(wrapName("JWT_LEEWAY", err))
-	c.PushTimeout, err = durationEnv(env("PUSH_TIMEOUT", ""), DefaultPushTimeout, time.Second, 2*time.Minute)
-	check(wrapName("PUSH_TIMEOUT", err))
-
-	if path := env("JWT_PUBLIC_KEY_FILE", ""); path != "" {
-		pem, err := os.ReadFile(path)
-		if err != nil {
-			check(configError("JWT_PUBLIC_KEY_FILE", "cannot read "+path))
-		} else if c.JWTPublicKey, err = auth.ParsePublicKeyPEM(pem); err != nil {
-			check(configError("JWT_PUBLIC_KEY_FILE", err.Error()))
+	for _, l := range []struct{ name, addr string }{
+		{"HTTP_ADDR", c.HTTPAddr}, {"METRICS_ADDR", c.MetricsAddr}, {"PPROF_ADDR", c.PprofAddr},
+	} {
+		// Only HTTP_ADDR is always on; the side listeners are off when empty.
+		if l.addr == "" && l.name != "HTTP_ADDR" {
+			continue
+		}
+		if _, _, err := splitHostPort(l.addr); err != nil {
+			p.add(l.name, "must be host:port or :port")
 		}
 	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		p.add("LOG_FORMAT", `must be "text" or "json"`)
+	}
+}
+
+// validateJWT checks the token settings: a key to verify with, a secret
+// that cannot be guessed, and claim names that do not collide.
+func (c Config) validateJWT(p *problems) {
 	switch {
 	case len(c.JWTSecret) == 0 && c.JWTPublicKey == nil:
-		check(configError("JWT_SECRET", "set it (HS256) or JWT_PUBLIC_KEY_FILE (RS256/ES256)"))
+		p.add("JWT_SECRET", "set it (HS256) or JWT_PUBLIC_KEY_FILE (RS256/ES256)")
 	case len(c.JWTSecret) == 0:
 	case len(c.JWTSecret) < MinJWTSecretBytes:
-		check(configError("JWT_SECRET", fmt.Sprintf("must be at least %d bytes (e.g. openssl rand -base64 48)", MinJWTSecretBytes)))
+		p.add("JWT_SECRET", fmt.Sprintf("must be at least %d bytes (e.g. openssl rand -base64 48)", MinJWTSecretBytes))
 	case string(c.JWTSecret) == DevJWTSecret && !c.DevMode:
-		check(configError("JWT_SECRET", "is the development secret published in the Makefile; set your own (it is accepted only with DEV_MODE=true)"))
+		p.add("JWT_SECRET", "is the development secret published in the Makefile; set your own (it is accepted only with DEV_MODE=true)")
 	}
-	c.JWTRequireRole, err = boolEnv(env("JWT_REQUIRE_ROLE", strconv.FormatBool(!c.DevMode)))
-	check(wrapName("JWT_REQUIRE_ROLE", err))
-	c.JWTUserClaim = env("JWT_USER_CLAIM", auth.DefaultUserClaim)
-	check(wrapName("JWT_USER_CLAIM", auth.CheckClaimName(c.JWTUserClaim)))
-	if c.JWTRoleClaim = env("JWT_ROLE_CLAIM", ""); c.JWTRoleClaim != "" {
-		check(wrapName("JWT_ROLE_CLAIM", auth.CheckClaimName(c.JWTRoleClaim)))
+	if c.DevMode && len(c.JWTSecret) == 0 {
+		p.add("DEV_MODE", "needs JWT_SECRET to mint development tokens")
+	}
+	p.addErr("JWT_USER_CLAIM", auth.CheckClaimName(c.JWTUserClaim))
+	if c.JWTRoleClaim != "" {
+		p.addErr("JWT_ROLE_CLAIM", auth.CheckClaimName(c.JWTRoleClaim))
 	}
 	for _, name := range auth.RoleClaims(c.JWTRoleClaim) {
 		if name == c.JWTUserClaim {
-			check(configError("JWT_USER_CLAIM", fmt.Sprintf("%q is read for the role too (JWT_ROLE_CLAIM)", name)))
+			p.add("JWT_USER_CLAIM", fmt.Sprintf("%q is read for the role too (JWT_ROLE_CLAIM)", name))
 		}
 	}
-	if v := env("JWT_ROLE_VALUES", ""); v != "" {
-		c.JWTRoleValues, err = auth.ParseRoleValues(v)
-		check(wrapName("JWT_ROLE_VALUES", err))
-	}
+}
 
-	if !strings.HasPrefix(c.VAPIDSubject, "mailto:") && !strings.HasPrefix(c.VAPIDSubject, "https://") {
-		check(configError("VAPID_SUBJECT", `must start with "mailto:" or "https://"`))
-	} else if strings.HasPrefix(c.VAPIDSubject, "mailto:mailto:") || c.VAPIDSubject == "mailto:" || c.VAPIDSubject == "https://" || strings.ContainsAny(c.VAPIDSubject, " <>") {
-		check(configError("VAPID_SUBJECT", "must be one well-formed contact URI, e.g. mailto:ops@example.com"))
+// validateVAPID checks the contact URI push services see and the
+// configured key pair.
+func (c Config) validateVAPID(p *problems) {
+	s := c.VAPIDSubject
+	if !strings.HasPrefix(s, "mailto:") && !strings.HasPrefix(s, "https://") {
+		p.add("VAPID_SUBJECT", `must start with "mailto:" or "https://"`)
+	} else if strings.HasPrefix(s, "mailto:mailto:") || s == "mailto:" || s == "https://" || strings.ContainsAny(s, " <>") {
+		p.add("VAPID_SUBJECT", "must be one well-formed contact URI, e.g. mailto:ops@example.com")
 	}
 	switch {
 	case c.VAPIDKeys == (domain.VAPIDKeys{}):
 	case c.VAPIDKeys.PublicKey == "" || c.VAPIDKeys.PrivateKey == "":
-		check(configError("VAPID_PUBLIC_KEY", "set both VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY, or neither"))
+		p.add("VAPID_PUBLIC_KEY", "set both VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY, or neither")
 	default:
-		if err := c.VAPIDKeys.Validate(); err != nil {
-			check(configError("VAPID_PRIVATE_KEY", err.Error()))
-		}
-		// As browsers name it (application_server_key) and webpush-go reads it.
-		c.VAPIDKeys = c.VAPIDKeys.Canonical()
+		p.addErr("VAPID_PRIVATE_KEY", c.VAPIDKeys.Validate())
 	}
+}
 
-	if v := env("VAPID_KEY_ENCRYPTION_KEY", ""); v != "" {
-		c.VAPIDKeyEncryptionKey, err = keyseal.ParseKey(v)
-		check(wrapName("VAPID_KEY_ENCRYPTION_KEY", err))
+// validatePush checks where pushes may go, the notification links, and
+// that a live delivery job is never taken for a dead one.
+func (c Config) validatePush(p *problems) {
+	if len(c.PushPolicy.AllowedHosts) == 0 {
+		p.add("PUSH_ALLOWED_HOSTS", "lists no host")
 	}
-	// At most a minute: the README promises that a rotation reaches every
-	// instance within one.
-	c.VAPIDReloadInterval, err = durationEnv(env("VAPID_RELOAD_INTERVAL", ""), app.DefaultKeyReload, 100*time.Millisecond, time.Minute)
-	check(wrapName("VAPID_RELOAD_INTERVAL", err))
-	c.Cleanup.RetireAfter, err = durationEnv(env("VAPID_RETIRE_AFTER", ""), app.DefaultRetireAfter, time.Hour, 10*365*24*time.Hour)
-	check(wrapName("VAPID_RETIRE_AFTER", err))
-
-	c.PushPolicy.AllowedHosts = domain.DefaultPushHosts
-	if v := env("PUSH_ALLOWED_HOSTS", ""); v != "" {
-		c.PushPolicy.AllowedHosts = splitList(v)
-		if len(c.PushPolicy.AllowedHosts) == 0 {
-			check(configError("PUSH_ALLOWED_HOSTS", "lists no host"))
-		}
-		for _, p := range c.PushPolicy.AllowedHosts {
-			if !domain.ValidHostPattern(p) {
-				check(configError("PUSH_ALLOWED_HOSTS", fmt.Sprintf("%q is not a host or *.domain pattern", p)))
-			}
+	for _, h := range c.PushPolicy.AllowedHosts {
+		if !domain.ValidHostPattern(h) {
+			p.add("PUSH_ALLOWED_HOSTS", fmt.Sprintf("%q is not a host or *.domain pattern", h))
 		}
 	}
-	c.PushPolicy.AllowLoopback, err = boolEnv(env("PUSH_ALLOW_LOOPBACK", "false"))
-	check(wrapName("PUSH_ALLOW_LOOPBACK", err))
+	for typ, t := range c.Messages.Links {
+		p.addErr(linkVar(typ), domain.ValidateLinkTemplate(t))
+	}
+	// Compared only when both parsed and are in range: otherwise each is
+	// reported already.
+	if c.durationUsable(p, "PUSH_TIMEOUT") && c.durationUsable(p, "JOB_RESCUE_AFTER") &&
+		c.RescueAfter <= c.PushTimeout+deliverySlack {
+		p.add("JOB_RESCUE_AFTER", "must be longer than PUSH_TIMEOUT + 5s, or live jobs would be rescued")
+	}
+}
 
-	for _, o := range splitList(env("CORS_ALLOWED_ORIGINS", "")) {
-		origin, ok := normalizeOrigin(o)
-		if !ok {
-			check(configError("CORS_ALLOWED_ORIGINS", fmt.Sprintf("%q is not an origin like https://app.example.com", o)))
-		}
-		c.CORSOrigins = append(c.CORSOrigins, origin)
-	}
-
-	c.Workers, err = intEnv(env("WORKERS", ""), DefaultWorkers, 1, 10_000)
-	check(wrapName("WORKERS", err))
-	c.DeliveryMaxAttempts, err = intEnv(env("DELIVERY_MAX_ATTEMPTS", ""), queue.DeliveryMaxAttempts, 1, 100)
-	check(wrapName("DELIVERY_MAX_ATTEMPTS", err))
-	c.DeliveryRetryBase, err = durationEnv(env("DELIVERY_RETRY_BASE", ""), queue.DefaultRetryBase, 100*time.Millisecond, time.Hour)
-	check(wrapName("DELIVERY_RETRY_BASE", err))
-	c.RescueAfter, err = durationEnv(env("JOB_RESCUE_AFTER", ""), DefaultRescueAfter, time.Second, 24*time.Hour)
-	check(wrapName("JOB_RESCUE_AFTER", err))
-	if c.RescueAfter <= c.PushTimeout+deliverySlack {
-		check(configError("JOB_RESCUE_AFTER", "must be longer than PUSH_TIMEOUT + 5s, or live jobs would be rescued"))
-	}
-	c.JobRetention, err = durationEnv(env("JOB_RETENTION", ""), queue.DefaultCompletedRetention, time.Minute, 30*24*time.Hour)
-	check(wrapName("JOB_RETENTION", err))
-	c.DefaultLocale = env("DEFAULT_LOCALE", domain.DefaultLocale)
-	catalog, err := messages.Load(env("MESSAGES_DIR", ""), domain.DefaultLocale)
-	if err != nil {
-		check(configError("MESSAGES_DIR", err.Error()))
-	} else if l, ok := domain.NormalizeLocale(c.DefaultLocale); !ok || !catalog.Has(l) {
-		check(configError("DEFAULT_LOCALE", "must be a language of the message catalogue: "+strings.Join(catalog.Languages(), ", ")))
-	} else if catalog, err = catalog.WithFallback(l); err != nil {
-		check(configError("DEFAULT_LOCALE", err.Error()))
-	} else {
-		c.DefaultLocale = l
-		c.Messages.Catalog = catalog
-	}
-	c.Messages.Links = domain.Links{}
-	for typ, def := range domain.DefaultLinks {
-		name := "LINK_" + strings.ToUpper(string(typ))
-		t := env(name, def)
-		if err := domain.ValidateLinkTemplate(t); err != nil {
-			check(configError(name, err.Error()))
-		}
-		c.Messages.Links[typ] = t
-	}
-	c.ReferenceCharging, err = boolEnv(env("REFERENCE_CHARGING", "false"))
-	check(wrapName("REFERENCE_CHARGING", err))
-	c.ChargingLimit, err = rateEnv(env("RATE_LIMIT_CHARGING", ""), DefaultChargingLimit)
-	check(wrapName("RATE_LIMIT_CHARGING", err))
-
-	c.OpsUsername, c.OpsPassword = env("OPS_USERNAME", ""), env("OPS_PASSWORD", "")
+// validateOps checks the operators' credentials and their login limit.
+func (c Config) validateOps(p *problems) {
 	switch {
 	case (c.OpsUsername == "") != (c.OpsPassword == ""):
-		check(configError("OPS_USERNAME", "set both OPS_USERNAME and OPS_PASSWORD, or neither (River UI off)"))
+		p.add("OPS_USERNAME", "set both OPS_USERNAME and OPS_PASSWORD, or neither (River UI off)")
 	case c.OpsPassword != "" && utf8.RuneCountInString(c.OpsPassword) < MinOpsPasswordChars:
-		check(configError("OPS_PASSWORD", fmt.Sprintf("must be at least %d characters", MinOpsPasswordChars)))
+		p.add("OPS_PASSWORD", fmt.Sprintf("must be at least %d characters", MinOpsPasswordChars))
 	case c.OpsPassword == DevOpsPassword && !c.DevMode:
-		check(configError("OPS_PASSWORD", "is the development password the Makefile publishes; set your own (or DEV_MODE=true)"))
+		p.add("OPS_PASSWORD", "is the development password the Makefile publishes; set your own (or DEV_MODE=true)")
 	}
-	c.OpsLoginLimit, err = rateEnv(env("RATE_LIMIT_OPS_LOGIN", ""), DefaultOpsLoginLimit)
-	if err == nil && c.OpsLoginLimit.PerMinute <= 0 {
-		err = errors.New("cannot be turned off: it is what stops password guessing")
+	if c.OpsLoginLimit.PerMinute <= 0 {
+		p.add("RATE_LIMIT_OPS_LOGIN", "cannot be turned off: it is what stops password guessing")
 	}
-	check(wrapName("RATE_LIMIT_OPS_LOGIN", err))
-	if c.MetricsAddr = env("METRICS_ADDR", ""); c.MetricsAddr != "" {
-		if _, _, err := splitHostPort(c.MetricsAddr); err != nil {
-			check(configError("METRICS_ADDR", "must be host:port or :port"))
-		}
-	}
-	c.TestLimit, err = rateEnv(env("RATE_LIMIT_TEST", ""), DefaultTestLimit)
-	check(wrapName("RATE_LIMIT_TEST", err))
-	c.SubscribeLimit, err = rateEnv(env("RATE_LIMIT_SUBSCRIBE", ""), DefaultSubscribeLimit)
-	check(wrapName("RATE_LIMIT_SUBSCRIBE", err))
-	c.MaxSubscriptionsPerUser, err = intEnv(env("MAX_SUBSCRIPTIONS_PER_USER", ""), DefaultMaxSubscriptionsPerUser, 1, 10_000)
-	check(wrapName("MAX_SUBSCRIPTIONS_PER_USER", err))
-
-	if c.DevMode && len(c.JWTSecret) == 0 {
-		check(configError("DEV_MODE", "needs JWT_SECRET to mint development tokens"))
-	}
-	if c.PprofAddr = env("PPROF_ADDR", ""); c.PprofAddr != "" {
-		if _, _, err := splitHostPort(c.PprofAddr); err != nil {
-			check(configError("PPROF_ADDR", "must be host:port or :port"))
-		}
-	}
-	c.ShutdownTimeout, err = durationEnv(env("SHUTDOWN_TIMEOUT", ""), DefaultShutdownTimeout, time.Second, 10*time.Minute)
-	check(wrapName("SHUTDOWN_TIMEOUT", err))
-	c.Cleanup.After, err = durationEnv(env("CLEANUP_AFTER", ""), app.DefaultCleanupAfter, time.Hour, 10*365*24*time.Hour)
-	check(wrapName("CLEANUP_AFTER", err))
-	c.Cleanup.MinFailures, err = intEnv(env("CLEANUP_MIN_FAILURES", ""), app.DefaultCleanupMinFailures, 1, 1_000_000)
-	check(wrapName("CLEANUP_MIN_FAILURES", err))
-
-	if err := c.LogLevel.UnmarshalText([]byte(env("LOG_LEVEL", DefaultLogLevel))); err != nil {
-		check(configError("LOG_LEVEL", "must be debug, info, warn or error"))
-	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		check(configError("LOG_FORMAT", `must be "text" or "json"`))
-	}
-	if len(errs) > 0 {
-		return Config{}, errors.Join(errs...)
-	}
-	return c, nil
 }
 
 // LogWarnings logs, once at start, settings that are valid but risky.
@@ -383,32 +354,6 @@ func loopbackAddr(addr string) bool {
 	return err == nil && ip.Unmap().IsLoopback()
 }
 
-func wrapName(name string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return configError(name, err.Error())
-}
-
-func durationEnv(v string, def, lo, hi time.Duration) (time.Duration, error) {
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		if secs, err2 := strconv.Atoi(v); err2 == nil {
-			d, err = time.Duration(secs)*time.Second, nil
-		}
-	}
-	if err != nil {
-		return 0, errors.New("must be a duration like 30s")
-	}
-	if d < lo || d > hi {
-		return 0, fmt.Errorf("must be between %s and %s", lo, hi)
-	}
-	return d, nil
-}
-
 // Defaults of the abuse limits.
 var (
 	DefaultTestLimit               = httpadapter.RateLimit{PerMinute: 6, Burst: 3}
@@ -418,61 +363,9 @@ var (
 	DefaultMaxSubscriptionsPerUser = 20
 )
 
-// rateEnv reads "N/min" or "N/min,B" (burst B; default N/2, at least 1);
-// "0" or "off" turns the limit off.
-func rateEnv(v string, def httpadapter.RateLimit) (httpadapter.RateLimit, error) {
-	if v == "" {
-		return def, nil
-	}
-	if v == "0" || v == "off" {
-		return httpadapter.RateLimit{}, nil
-	}
-	rateStr, burstStr, hasBurst := strings.Cut(v, ",")
-	n, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rateStr), "/min"), 64)
-	if err != nil || n <= 0 || !strings.HasSuffix(strings.TrimSpace(rateStr), "/min") {
-		return httpadapter.RateLimit{}, errors.New(`must be like "6/min" or "6/min,3" (burst), or "off"`)
-	}
-	l := httpadapter.RateLimit{PerMinute: n, Burst: max(int(n/2), 1)}
-	if hasBurst {
-		if l.Burst, err = strconv.Atoi(strings.TrimSpace(burstStr)); err != nil || l.Burst < 1 {
-			return httpadapter.RateLimit{}, errors.New("burst must be a whole number of at least 1")
-		}
-	}
-	return l, nil
-}
-
-func intEnv(v string, def, lo, hi int) (int, error) {
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("must be a whole number from %d to %d", lo, hi)
-	}
-	return n, nil
-}
-
 // deliverySlack is the time a delivery job gets beyond its push request, for
 // the database work around it.
 const deliverySlack = 5 * time.Second
-
-func boolEnv(v string) (bool, error) {
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, errors.New("must be true or false")
-	}
-	return b, nil
-}
-
-func splitList(v string) []string {
-	var out []string
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
 
 // normalizeOrigin reduces an origin to scheme://host[:port], the form
 // browsers send in the Origin header, which CORS compares exactly.

@@ -72,7 +72,9 @@ func Migrate(ctx context.Context, db *sql.DB, referenceCharging bool) error {
 }
 
 // New connects, migrates (unless told not to), settles the VAPID keys and
-// assembles the HTTP handler. Close releases what it opened.
+// assembles the service. Each adapter gets what it needs when it is built:
+// the outbox and the charging store before the app, the app before the
+// workers that call it. Close releases what it opened.
 func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Service, err error) {
 	s := &Service{Config: cfg, Log: log, opts: opts}
 	cfg.LogWarnings(log)
@@ -81,103 +83,36 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 			s.Close()
 		}
 	}()
-	if s.Pool, s.DB, err = postgres.Connect(ctx, cfg.DatabaseURL); err != nil {
+	if err := s.open(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.DB.PingContext(ctx); err != nil {
-		return nil, fmt.Errorf("error connecting to the database (DATABASE_URL): %w", err)
-	}
-	if !opts.SkipMigrate {
-		if err := Migrate(ctx, s.DB, cfg.ReferenceCharging); err != nil {
-			return nil, err
-		}
-	}
-	storeOpts, err := storeOptions(cfg)
+	verifier, err := newVerifier(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if s.Store, err = postgres.NewStore(s.DB, storeOpts...); err != nil {
+	charging, err := referenceCharging(ctx, cfg, s.DB)
+	if err != nil {
 		return nil, err
 	}
-	if s.VAPID, err = vapidKeys(ctx, cfg, s.Store, log); err != nil {
-		return nil, err
-	}
-	verifier, err := auth.NewVerifier(auth.Config{
-		Secret: cfg.JWTSecret, PublicKey: cfg.JWTPublicKey,
-		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway,
-		UserClaim: cfg.JWTUserClaim, RoleClaim: cfg.JWTRoleClaim, RoleValues: cfg.JWTRoleValues,
-		AllowNoRole: !cfg.JWTRequireRole,
+	s.Metrics = metrics.New(metrics.Sources{
+		JobsByState: queue.JobsByState(s.DB), SubscriptionsByType: s.Store.CountByType,
+		SubscriptionsByKey: s.Store.KeyUsage, Logger: log,
 	})
-	if err != nil {
-		return nil, err
-	}
-	sender := webpush.NewSender(webpush.Config{Keys: s.VAPID, Subject: cfg.VAPIDSubject, Timeout: cfg.PushTimeout,
-		AllowLoopback: cfg.PushPolicy.AllowLoopback, Concurrency: cfg.Workers})
-	// The app and the queue need each other (the app's charging flow
-	// enqueues, the workers call the app): the queue gets the app through
-	// a handler that is set before any job can run.
-	h := &handler{}
+	s.App = app.New(s.appDeps(charging))
 	if s.Queue, err = queue.New(queue.Config{
-		DB: s.DB, Pool: s.Pool, App: h, Book: s.Store, Workers: cfg.Workers,
+		Pool: s.Pool, App: s.App, Book: s.Store, Workers: cfg.Workers,
 		JobTimeout: cfg.PushTimeout + deliverySlack, RescueAfter: cfg.RescueAfter, CompletedRetention: cfg.JobRetention,
 		StopTimeout: cfg.ShutdownTimeout, MaxAttempts: cfg.DeliveryMaxAttempts, RetryBase: cfg.DeliveryRetryBase,
 		Logger: log,
 	}); err != nil {
 		return nil, err
 	}
-	var charging *postgres.ChargingStore
-	if cfg.ReferenceCharging {
-		if charging, err = postgres.NewChargingStore(s.DB, s.Queue); err != nil {
-			return nil, err
-		}
-	}
-	s.Metrics = metrics.New(metrics.Sources{
-		JobsByState: s.Queue.JobsByState, SubscriptionsByType: s.Store.CountByType,
-		SubscriptionsByKey: s.Store.KeyUsage, Logger: log,
-	})
-	deps := app.Deps{
-		Subscriptions:           s.Store,
-		Sender:                  sender,
-		Policy:                  cfg.PushPolicy,
-		Keys:                    s.VAPID,
-		Messages:                cfg.Messages,
-		Cleanup:                 cfg.Cleanup,
-		MaxSubscriptionsPerUser: cfg.MaxSubscriptionsPerUser,
-		Metrics:                 s.Metrics,
-		// One push per delivery worker, as before one job per device.
-		MaxConcurrentSends: cfg.Workers,
-		Logger:             log,
-	}
-	if charging != nil {
-		deps.Charging = charging // a nil *ChargingStore must not become a non-nil interface
-	}
-	s.App = app.New(deps)
-	h.Service = s.App
-	var ops *httpadapter.Ops
-	if cfg.OpsUsername != "" {
-		ui, start, err := s.Queue.UI(httpadapter.UIPrefix, log)
-		if err != nil {
-			return nil, err
-		}
-		s.uiStart = start
-		ops = &httpadapter.Ops{Username: cfg.OpsUsername, Password: cfg.OpsPassword, UI: ui, LoginLimit: cfg.OpsLoginLimit}
-		if cfg.MetricsAddr == "" {
-			ops.Metrics = s.Metrics.Handler()
-		}
-	}
-	var devTokens httpadapter.DevTokens
-	if cfg.DevMode {
-		devTokens = auth.DevMinter{Secret: cfg.JWTSecret, TTL: 24 * time.Hour, Shape: auth.Shape{
-			UserClaim: cfg.JWTUserClaim, RoleClaim: cfg.JWTRoleClaim, RoleValues: cfg.JWTRoleValues}}
-		if charging != nil {
-			if err := charging.EnsureStation(ctx, DemoStation); err != nil {
-				return nil, err
-			}
-		}
-		log.Warn("DEV_MODE is on: anyone can mint tokens at /api/v1/dev/token; never use it in production")
+	ops, err := s.ops()
+	if err != nil {
+		return nil, err
 	}
 	var chargingAPI httpadapter.Charging
-	if cfg.ReferenceCharging {
+	if charging != nil {
 		chargingAPI = s.App
 	}
 	s.Handler = httpadapter.NewHandler(httpadapter.Config{
@@ -190,11 +125,122 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Se
 		Ready:          s.readiness,
 		TestLimit:      cfg.TestLimit,
 		SubscribeLimit: cfg.SubscribeLimit,
-		DevTokens:      devTokens,
+		DevTokens:      devTokens(cfg, log),
 		Observer:       s.Metrics,
 		Logger:         log,
 	})
 	return s, nil
+}
+
+// open connects to the database, migrates it (unless told not to), and
+// opens the store and the VAPID keyring over it.
+func (s *Service) open(ctx context.Context) (err error) {
+	if s.Pool, s.DB, err = postgres.Connect(ctx, s.Config.DatabaseURL); err != nil {
+		return err
+	}
+	if err := s.DB.PingContext(ctx); err != nil {
+		return fmt.Errorf("error connecting to the database (DATABASE_URL): %w", err)
+	}
+	if !s.opts.SkipMigrate {
+		if err := Migrate(ctx, s.DB, s.Config.ReferenceCharging); err != nil {
+			return err
+		}
+	}
+	storeOpts, err := storeOptions(s.Config)
+	if err != nil {
+		return err
+	}
+	if s.Store, err = postgres.NewStore(s.DB, storeOpts...); err != nil {
+		return err
+	}
+	s.VAPID, err = vapidKeys(ctx, s.Config, s.Store, s.Log)
+	return err
+}
+
+// newVerifier checks tokens as configured.
+func newVerifier(cfg Config) (*auth.Verifier, error) {
+	return auth.NewVerifier(auth.Config{
+		Secret: cfg.JWTSecret, PublicKey: cfg.JWTPublicKey,
+		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway,
+		UserClaim: cfg.JWTUserClaim, RoleClaim: cfg.JWTRoleClaim, RoleValues: cfg.JWTRoleValues,
+		AllowNoRole: !cfg.JWTRequireRole,
+	})
+}
+
+// referenceCharging is the demo charging module when REFERENCE_CHARGING is
+// on, else nil: its store enqueues events through an outbox of its own, in
+// the transactions that write sessions. In DEV_MODE it seeds the demo
+// station, so the demo page can start a session.
+func referenceCharging(ctx context.Context, cfg Config, db *sql.DB) (*postgres.ChargingStore, error) {
+	if !cfg.ReferenceCharging {
+		return nil, nil
+	}
+	outbox, err := queue.NewOutbox(db)
+	if err != nil {
+		return nil, err
+	}
+	charging, err := postgres.NewChargingStore(db, outbox)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DevMode {
+		if err := charging.SeedDemo(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return charging, nil
+}
+
+// appDeps are the use cases' dependencies; charging may be nil (module off).
+func (s *Service) appDeps(charging *postgres.ChargingStore) app.Deps {
+	cfg := s.Config
+	deps := app.Deps{
+		Subscriptions: s.Store,
+		Sender: webpush.NewSender(webpush.Config{Keys: s.VAPID, Subject: cfg.VAPIDSubject, Timeout: cfg.PushTimeout,
+			AllowLoopback: cfg.PushPolicy.AllowLoopback, Concurrency: cfg.Workers}),
+		Policy:                  cfg.PushPolicy,
+		Keys:                    s.VAPID,
+		Messages:                cfg.Messages,
+		Cleanup:                 cfg.Cleanup,
+		MaxSubscriptionsPerUser: cfg.MaxSubscriptionsPerUser,
+		Metrics:                 s.Metrics,
+		// One push per delivery worker, as before one job per device.
+		MaxConcurrentSends: cfg.Workers,
+		Logger:             s.Log,
+	}
+	if charging != nil {
+		deps.Charging = charging // a nil *ChargingStore must not become a non-nil interface
+	}
+	return deps
+}
+
+// ops is River UI and /metrics behind the operators' credentials, or nil
+// when none are set.
+func (s *Service) ops() (*httpadapter.Ops, error) {
+	cfg := s.Config
+	if cfg.OpsUsername == "" {
+		return nil, nil
+	}
+	ui, start, err := s.Queue.UI(httpadapter.UIPrefix, s.Log)
+	if err != nil {
+		return nil, err
+	}
+	s.uiStart = start
+	ops := &httpadapter.Ops{Username: cfg.OpsUsername, Password: cfg.OpsPassword, UI: ui, LoginLimit: cfg.OpsLoginLimit}
+	if cfg.MetricsAddr == "" {
+		ops.Metrics = s.Metrics.Handler()
+	}
+	return ops, nil
+}
+
+// devTokens is the demo's sign-in in DEV_MODE, else nil.
+func devTokens(cfg Config, log *slog.Logger) httpadapter.DevTokens {
+	if !cfg.DevMode {
+		return nil
+	}
+	log.Warn("DEV_MODE is on: anyone can mint tokens at /api/v1/dev/token; never use it in production")
+	return auth.DevMinter{Secret: cfg.JWTSecret, TTL: 24 * time.Hour, Shape: auth.Shape{
+		UserClaim: cfg.JWTUserClaim, RoleClaim: cfg.JWTRoleClaim, RoleValues: cfg.JWTRoleValues}}
 }
 
 // storeOptions are the persistence adapter's settings from cfg.
@@ -256,10 +302,6 @@ func sealError(err error) error {
 	return err
 }
 
-// DemoStation is created in DEV_MODE with REFERENCE_CHARGING, so the demo
-// page can start a session.
-var DemoStation = domain.Station{ID: "demo-station", OwnerID: "demo-owner", PricePerKWh: "12.50"}
-
 // readiness checks what the service needs to do its job: the database
 // answers, its migrations are applied, and (unless API-only) the workers run.
 func (s *Service) readiness(ctx context.Context) map[string]string {
@@ -283,12 +325,8 @@ func (s *Service) readiness(ctx context.Context) map[string]string {
 // subscriptions to, as last reloaded.
 func (s *Service) CurrentKey() domain.VAPIDKeys { return s.VAPID.Ring().Current().VAPIDKeys }
 
-// handler forwards the workers' calls to the app.
-type handler struct{ *app.Service }
-
 // Close releases the database pool.
 func (s *Service) Close() {
-
 	if s.DB != nil {
 		_ = s.DB.Close()
 	}

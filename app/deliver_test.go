@@ -49,7 +49,7 @@ func subIDs(tb testing.TB, subs []domain.Subscription) []string {
 	return ids
 }
 
-func TestRecipients(t *testing.T) {
+func TestEventSubscriptions(t *testing.T) {
 	t.Parallel()
 
 	both := []domain.Recipient{
@@ -120,7 +120,7 @@ func TestRecipients(t *testing.T) {
 			ev := startedEvent(t)
 			tt.modify(&ev)
 
-			subs, err := d.service(t).Recipients(t.Context(), ev)
+			subs, err := d.service(t).EventSubscriptions(t.Context(), ev)
 			require.NoError(t, err)
 			if tt.wantIDs == nil {
 				require.Empty(t, subs)
@@ -143,7 +143,7 @@ func TestRecipients(t *testing.T) {
 	}
 }
 
-func TestRecipients_Errors(t *testing.T) {
+func TestEventSubscriptions_Errors(t *testing.T) {
 	t.Parallel()
 
 	errDB := fmt.Errorf("connection reset: %w", domain.ErrUnavailable)
@@ -190,7 +190,7 @@ func TestRecipients_Errors(t *testing.T) {
 			ev := startedEvent(t)
 			tt.modify(&ev)
 
-			subs, err := d.service(t).Recipients(t.Context(), ev)
+			subs, err := d.service(t).EventSubscriptions(t.Context(), ev)
 			require.Nil(t, subs)
 			require.ErrorIs(t, err, tt.wantErr)
 			require.Len(t, d.store.recipients, tt.wantLists)

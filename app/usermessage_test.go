@@ -20,11 +20,11 @@ func userMessage() domain.UserMessage {
 	}
 }
 
-func TestMessageRecipients(t *testing.T) {
+func TestMessageSubscriptions(t *testing.T) {
 	t.Parallel()
 	d := newDeps(t)
 	withRecipientSubscriptions(t, d)
-	subs, err := d.service(t).MessageRecipients(t.Context(), userMessage())
+	subs, err := d.service(t).MessageSubscriptions(t.Context(), userMessage())
 	require.NoError(t, err)
 	require.Len(t, d.store.recipients, 1)
 	require.Equal(t, []domain.Recipient{{UserID: driverID, UserType: domain.UserTypeClient}}, d.store.recipients[0])
@@ -32,7 +32,7 @@ func TestMessageRecipients(t *testing.T) {
 
 	bad := userMessage()
 	bad.URL = "//evil.example"
-	_, err = d.service(t).MessageRecipients(t.Context(), bad)
+	_, err = d.service(t).MessageSubscriptions(t.Context(), bad)
 	require.ErrorIs(t, err, domain.ErrInvalid)
 	require.Len(t, d.store.recipients, 1, "an invalid message lists nobody")
 }

@@ -2,18 +2,24 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/evpower/evpush/app"
+	"github.com/evpower/evpush/domain"
 )
 
 func TestCleanupSubscriptionsUsesPolicy(t *testing.T) {
 	t.Parallel()
 	d := newDeps(t)
-	d.store.deleteFailingN = 3
+	failing := domain.Subscription{UserID: "u1", FailureCount: 2, CreatedAt: testNow.Add(-49 * time.Hour)}
+	for i, sub := range []domain.Subscription{failing, failing, failing, {UserID: "u1", FailureCount: 1}} {
+		sub.ID = fmt.Sprintf("s%d", i)
+		d.store.seed([]domain.Subscription{sub})
+	}
 	svc := app.New(app.Deps{Subscriptions: d.store, Clock: fakeClock{now: testNow},
 		Cleanup: app.CleanupPolicy{After: 48 * time.Hour, MinFailures: 2}})
 	n, err := svc.CleanupSubscriptions(context.Background())

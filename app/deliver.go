@@ -9,12 +9,12 @@ import (
 	"github.com/evpower/evpush/domain"
 )
 
-// Recipients fans an event out: the subscriptions of the driver (as client)
+// EventSubscriptions fans an event out: the subscriptions of the driver (as client)
 // and of the station's owner (as owner). The owner comes from the event
 // itself (owner_id in the job): evpush reads no table of the charging
 // service. An event without one only loses the owner's copy, logged and
 // counted, since a producer that forgets owner_id should be noticed.
-func (s *Service) Recipients(ctx context.Context, ev domain.ChargingEvent) ([]domain.Subscription, error) {
+func (s *Service) EventSubscriptions(ctx context.Context, ev domain.ChargingEvent) ([]domain.Subscription, error) {
 	if err := ev.Validate(); err != nil {
 		return nil, err
 	}
@@ -43,9 +43,9 @@ func (s *Service) Deliver(ctx context.Context, subscriptionID string, to domain.
 	return s.deliver(ctx, subscriptionID, to, ev.OccurredAt, s.renderEvent(ev))
 }
 
-// MessageRecipients validates a user message and lists the subscriptions
+// MessageSubscriptions validates a user message and lists the subscriptions
 // that hear it: the user's devices in the message's role.
-func (s *Service) MessageRecipients(ctx context.Context, m domain.UserMessage) ([]domain.Subscription, error) {
+func (s *Service) MessageSubscriptions(ctx context.Context, m domain.UserMessage) ([]domain.Subscription, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}

@@ -16,13 +16,13 @@ import (
 // in both roles, and one of a bystander.
 func withRecipientSubscriptions(tb testing.TB, d *deps) {
 	tb.Helper()
-	d.store.listSubs = []domain.Subscription{
+	d.store.seed([]domain.Subscription{
 		{ID: "driver-client", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: "https://fcm.googleapis.com/fcm/send/dc"},
 		{ID: "driver-owner", UserID: driverID, UserType: domain.UserTypeOwner, Endpoint: "https://fcm.googleapis.com/fcm/send/do"},
 		{ID: "owner-owner", UserID: ownerID, UserType: domain.UserTypeOwner, Endpoint: "https://fcm.googleapis.com/fcm/send/oo"},
 		{ID: "owner-client", UserID: ownerID, UserType: domain.UserTypeClient, Endpoint: "https://fcm.googleapis.com/fcm/send/oc"},
 		{ID: "other-client", UserID: "other", UserType: domain.UserTypeClient, Endpoint: "https://fcm.googleapis.com/fcm/send/xc"},
-	}
+	})
 }
 
 func startedEvent(tb testing.TB) domain.ChargingEvent {
@@ -49,7 +49,7 @@ func subIDs(tb testing.TB, subs []domain.Subscription) []string {
 	return ids
 }
 
-func TestRecipients(t *testing.T) {
+func TestEventSubscriptions(t *testing.T) {
 	t.Parallel()
 
 	both := []domain.Recipient{
@@ -102,7 +102,7 @@ func TestRecipients(t *testing.T) {
 		{
 			name:   "no subscriptions",
 			modify: func(*domain.ChargingEvent) {},
-			setup:  func(d *deps) { d.store.listSubs = nil },
+			setup:  func(d *deps) { d.store.memStore = newMemStore(d.keyStore.has) }, // empty
 			// wantIDs nil: empty result
 			wantRecipients: both,
 		},
@@ -120,7 +120,7 @@ func TestRecipients(t *testing.T) {
 			ev := startedEvent(t)
 			tt.modify(&ev)
 
-			subs, err := d.service(t).Recipients(t.Context(), ev)
+			subs, err := d.service(t).EventSubscriptions(t.Context(), ev)
 			require.NoError(t, err)
 			if tt.wantIDs == nil {
 				require.Empty(t, subs)
@@ -143,7 +143,7 @@ func TestRecipients(t *testing.T) {
 	}
 }
 
-func TestRecipients_Errors(t *testing.T) {
+func TestEventSubscriptions_Errors(t *testing.T) {
 	t.Parallel()
 
 	errDB := fmt.Errorf("connection reset: %w", domain.ErrUnavailable)
@@ -190,7 +190,7 @@ func TestRecipients_Errors(t *testing.T) {
 			ev := startedEvent(t)
 			tt.modify(&ev)
 
-			subs, err := d.service(t).Recipients(t.Context(), ev)
+			subs, err := d.service(t).EventSubscriptions(t.Context(), ev)
 			require.Nil(t, subs)
 			require.ErrorIs(t, err, tt.wantErr)
 			require.Len(t, d.store.recipients, tt.wantLists)
@@ -279,7 +279,7 @@ func TestDeliver(t *testing.T) {
 			d := newDeps(t)
 			d.defaultLocale = tt.defaultLocale
 			sub := domain.Subscription{ID: "sub-1", UserID: driverID, UserType: tt.role, Endpoint: endpoint, Locale: tt.subLocale}
-			d.store.listSubs = []domain.Subscription{sub}
+			d.store.seed([]domain.Subscription{sub})
 			ev := tt.ev(t)
 
 			res, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{}, ev)
@@ -329,7 +329,7 @@ func TestDeliver_Expired(t *testing.T) {
 				t.Parallel()
 
 				d := newDeps(t)
-				d.store.listSubs = []domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: role, Endpoint: "https://fcm.googleapis.com/fcm/send/x"}}
+				d.store.seed([]domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: role, Endpoint: "https://fcm.googleapis.com/fcm/send/x"}})
 				ev := startedEvent(t)
 				if tt.kind == domain.EventChargingCompleted {
 					ev = completedEvent(t)
@@ -398,7 +398,7 @@ func TestDeliver_Outcomes(t *testing.T) {
 			t.Parallel()
 
 			d := newDeps(t)
-			d.store.listSubs = []domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint}}
+			d.store.seed([]domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint}})
 			d.sender.answers[endpoint] = tt.answer
 
 			res, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{}, completedEvent(t))
@@ -437,7 +437,7 @@ func TestDeliver_ObservesThePushService(t *testing.T) {
 
 			d := newDeps(t)
 			d.policy = domain.EndpointPolicy{AllowedHosts: []string{"*"}, AllowLoopback: true}
-			d.store.listSubs = []domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: tt.endpoint}}
+			d.store.seed([]domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: tt.endpoint}})
 
 			_, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{}, completedEvent(t))
 			require.NoError(t, err)
@@ -451,7 +451,7 @@ func TestDeliver_BookkeepingErrorsAreNotReturned(t *testing.T) {
 
 	const endpoint = "https://fcm.googleapis.com/fcm/send/gone"
 	d := newDeps(t)
-	d.store.listSubs = []domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint}}
+	d.store.seed([]domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint}})
 	d.store.deleteErr = errors.New("db down")
 	answer := domain.PushResult{Outcome: domain.OutcomeGone, StatusCode: 410}
 	d.sender.answers[endpoint] = sendAnswer{result: answer}
@@ -471,16 +471,16 @@ func TestDeliver_DeviceChangedHands(t *testing.T) {
 		{UserID: driverID, UserType: domain.UserTypeOwner},
 	} {
 		d := newDeps(t)
-		d.store.listSubs = []domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient,
-			Endpoint: "https://fcm.googleapis.com/fcm/send/x"}}
+		d.store.seed([]domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient,
+			Endpoint: "https://fcm.googleapis.com/fcm/send/x"}})
 		res, err := d.service(t).Deliver(t.Context(), "sub-1", to, startedEvent(t))
 		require.Zero(t, res)
 		require.ErrorIs(t, err, domain.ErrNotFound)
 		require.Empty(t, d.sender.calls(), "nothing sent")
 	}
 	d := newDeps(t)
-	d.store.listSubs = []domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient,
-		Endpoint: "https://fcm.googleapis.com/fcm/send/x"}}
+	d.store.seed([]domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient,
+		Endpoint: "https://fcm.googleapis.com/fcm/send/x"}})
 	res, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{UserID: driverID, UserType: domain.UserTypeClient}, startedEvent(t))
 	require.NoError(t, err)
 	require.Equal(t, domain.OutcomeDelivered, res.Outcome)
@@ -493,7 +493,7 @@ func TestDeliver_StoredEndpointOutsideThePolicy(t *testing.T) {
 	t.Parallel()
 	for _, endpoint := range []string{"https://storage.googleapis.com/x", "https://fcm.googleapis.com:8443/fcm/send/x"} {
 		d := newDeps(t)
-		d.store.listSubs = []domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint}}
+		d.store.seed([]domain.Subscription{{ID: "sub-1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint}})
 		res, err := d.service(t).Deliver(t.Context(), "sub-1", domain.Recipient{}, completedEvent(t))
 		require.Error(t, err)
 		require.Equal(t, domain.OutcomeGone, res.Outcome, endpoint)

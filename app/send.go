@@ -29,7 +29,7 @@ const DefaultMaxConcurrentSends = 100
 // role and language. The error is domain.ErrInvalid for a bad event, or the
 // listing's (nothing was sent then); otherwise every device has its Sent.
 func (s *Service) SendEvent(ctx context.Context, ev domain.ChargingEvent) ([]Sent, error) {
-	subs, err := s.Recipients(ctx, ev)
+	subs, err := s.EventSubscriptions(ctx, ev)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +38,7 @@ func (s *Service) SendEvent(ctx context.Context, ev domain.ChargingEvent) ([]Sen
 
 // SendMessage is SendEvent for a user message.
 func (s *Service) SendMessage(ctx context.Context, m domain.UserMessage) ([]Sent, error) {
-	subs, err := s.MessageRecipients(ctx, m)
+	subs, err := s.MessageSubscriptions(ctx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +110,6 @@ func (s *Service) renderEvent(ev domain.ChargingEvent) func(domain.Subscription)
 
 func (s *Service) renderMessage(m domain.UserMessage) func(domain.Subscription) domain.Notification {
 	return func(sub domain.Subscription) domain.Notification {
-		return m.Notification(s.locale(sub), s.locale0)
+		return m.Notification(s.locale(sub), s.defaultLocale)
 	}
 }

@@ -13,31 +13,32 @@ import (
 
 // Service runs the notification use cases.
 type Service struct {
-	subs     ports.SubscriptionStore
-	charging ports.ChargingStore
-	sender   ports.PushSender
-	clock    ports.Clock
-	policy   domain.EndpointPolicy
-	keys     *Keys
-	messages domain.Messages
-	locale0  string
-	metrics  ports.Metrics
-	cleanup  CleanupPolicy
-	maxSubs  int
-	log      *slog.Logger
+	subs          ports.SubscriptionStore
+	charging      ports.ChargingStore
+	sender        ports.PushSender
+	clock         ports.Clock
+	policy        domain.EndpointPolicy
+	keys          *Keys
+	messages      domain.Messages
+	defaultLocale string
+	metrics       ports.Metrics
+	cleanup       CleanupPolicy
+	maxSubs       int
+	log           *slog.Logger
 	// sendSlots bounds the pushes in flight in this process, over all
 	// events being worked.
 	sendSlots chan struct{}
 }
 
-// Deps are what Service needs; every field is required but Clock and Logger.
+// Deps are what Service needs. Subscriptions, Sender, Policy and Keys are
+// required, and Messages by every use case that renders a notification;
+// every other field may be left zero (its comment says what that means).
 type Deps struct {
 	Subscriptions ports.SubscriptionStore
 	// Charging backs the reference charging flow (REFERENCE_CHARGING) only;
 	// nil without it.
 	Charging ports.ChargingStore
 	Sender   ports.PushSender
-	Clock    ports.Clock
 	Policy   domain.EndpointPolicy
 	// Keys are the VAPID keys: the current one browsers subscribe with,
 	// each subscription's own to sign with, and the secret of the decoy
@@ -50,14 +51,18 @@ type Deps struct {
 	// MaxSubscriptionsPerUser caps a user's devices; past it the least
 	// recently subscribed one is replaced. Zero: no cap.
 	MaxSubscriptionsPerUser int
-	// Cleanup says when a failing subscription is given up on.
+	// Cleanup says when a failing subscription is given up on; a zero field
+	// takes its default (CleanupPolicy).
 	Cleanup CleanupPolicy
 	// Metrics records push outcomes; nil records nothing.
 	Metrics ports.Metrics
 	// MaxConcurrentSends bounds the pushes in flight in this process; zero
 	// means DefaultMaxConcurrentSends.
 	MaxConcurrentSends int
-	Logger             *slog.Logger
+	// Clock is the time source; nil is the system clock.
+	Clock ports.Clock
+	// Logger is for what the use cases log; nil is slog.Default().
+	Logger *slog.Logger
 }
 
 // New returns a Service.
@@ -86,7 +91,7 @@ func New(d Deps) *Service {
 		sendSlots: make(chan struct{}, cmp.Or(d.MaxConcurrentSends, DefaultMaxConcurrentSends)),
 	}
 	if d.Messages.Catalog != nil { // nil in tests of use cases that render nothing
-		s.locale0 = d.Messages.Catalog.Fallback()
+		s.defaultLocale = d.Messages.Catalog.Fallback()
 	}
 	return s
 }
@@ -97,7 +102,7 @@ func (s *Service) PublicKey() string { return s.keys.Ring().Current().PublicKey 
 
 // locale is the language to write to sub in.
 func (s *Service) locale(sub domain.Subscription) string {
-	return cmp.Or(sub.Locale, s.locale0)
+	return cmp.Or(sub.Locale, s.defaultLocale)
 }
 
 type loggerKey struct{}

@@ -1,16 +1,12 @@
 package app_test
 
 import (
-	"context"
 	"crypto/ecdh"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,393 +15,7 @@ import (
 	"github.com/evpower/evpush/adapters/messages"
 	"github.com/evpower/evpush/app"
 	"github.com/evpower/evpush/domain"
-	"github.com/evpower/evpush/ports"
 )
-
-var (
-	_ ports.SubscriptionStore = (*fakeStore)(nil)
-	_ ports.PushSender        = (*fakeSender)(nil)
-	_ ports.Clock             = fakeClock{}
-	_ ports.ChargingStore     = (*fakeCharging)(nil)
-	_ ports.ChargingTx        = (*fakeChargingTx)(nil)
-)
-
-var testNow = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
-
-type fakeClock struct{ now time.Time }
-
-func (c fakeClock) Now() time.Time { return c.now }
-
-type deleteForUserCall struct{ UserID, Endpoint string }
-
-type deleteCall struct{ ID, Endpoint string }
-
-type deleteFailingCall struct {
-	Before      time.Time
-	MinFailures int
-}
-
-type recordCall struct {
-	ID      string
-	Success bool
-	At      time.Time
-}
-
-// fakeStore is a SubscriptionStore that records every call and answers with
-// what the test configured. It is safe for concurrent use.
-type fakeStore struct {
-	mu sync.Mutex
-
-	upsertID       string
-	upsertCreated  bool
-	upsertErr      error
-	deleteUserErr  error
-	listSubs       []domain.Subscription
-	listErr        error
-	deleteErr      error
-	deleteFailingN int
-	recordErr      error
-
-	upserts        []domain.Subscription
-	deleteForUsers []deleteForUserCall
-	lists          []string
-	deletes        []deleteCall
-	deleteFailing  []deleteFailingCall
-	records        []recordCall
-	recipients     [][]domain.Recipient
-}
-
-func (s *fakeStore) Upsert(_ context.Context, sub domain.Subscription, _ int) (domain.Subscription, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.upserts = append(s.upserts, sub)
-	if s.upsertErr != nil {
-		return domain.Subscription{}, false, s.upsertErr
-	}
-	sub.ID = s.upsertID
-	return sub, s.upsertCreated, nil
-}
-
-func (s *fakeStore) DeleteForUser(_ context.Context, userID, endpoint string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.deleteForUsers = append(s.deleteForUsers, deleteForUserCall{UserID: userID, Endpoint: endpoint})
-	return s.deleteUserErr
-}
-
-func (s *fakeStore) ListByUser(_ context.Context, userID string) ([]domain.Subscription, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.lists = append(s.lists, userID)
-	if s.listErr != nil {
-		return nil, s.listErr
-	}
-	return slices.Clone(s.listSubs), nil
-}
-
-func (s *fakeStore) ListForRecipients(_ context.Context, rs []domain.Recipient) ([]domain.Subscription, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.recipients = append(s.recipients, slices.Clone(rs))
-	if s.listErr != nil {
-		return nil, s.listErr
-	}
-	var out []domain.Subscription
-	for _, sub := range s.listSubs {
-		if slices.Contains(rs, domain.Recipient{UserID: sub.UserID, UserType: sub.UserType}) {
-			out = append(out, sub)
-		}
-	}
-	return out, nil
-}
-
-func (s *fakeStore) Get(_ context.Context, id string) (domain.Subscription, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, sub := range s.listSubs {
-		if sub.ID == id {
-			return sub, nil
-		}
-	}
-	return domain.Subscription{}, domain.ErrNotFound
-}
-
-func (s *fakeStore) DeleteFailing(_ context.Context, before time.Time, minFailures int) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.deleteFailing = append(s.deleteFailing, deleteFailingCall{Before: before, MinFailures: minFailures})
-	return s.deleteFailingN, s.deleteErr
-}
-
-func (s *fakeStore) Delete(_ context.Context, id, endpoint string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.deletes = append(s.deletes, deleteCall{ID: id, Endpoint: endpoint})
-	return s.deleteErr
-}
-
-func (s *fakeStore) RecordResult(_ context.Context, id string, success bool, at time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.records = append(s.records, recordCall{ID: id, Success: success, At: at})
-	return s.recordErr
-}
-
-func (s *fakeStore) calls() (upserts int, deleteForUsers int, deletes int, records int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.upserts), len(s.deleteForUsers), len(s.deletes), len(s.records)
-}
-
-type sendCall struct {
-	Sub          domain.Subscription
-	Notification domain.Notification
-}
-
-type sendAnswer struct {
-	result domain.PushResult
-	err    error
-}
-
-// fakeSender is a PushSender that answers per endpoint and records every
-// call. It is safe for concurrent use. When barrier is > 0, each Send waits
-// until that many sends are in flight at once (or the wait times out), which
-// proves the caller sends concurrently.
-type fakeSender struct {
-	mu      sync.Mutex
-	answers map[string]sendAnswer // by endpoint; missing means delivered
-	sent    []sendCall
-
-	barrier  int
-	inFlight int
-	reached  chan struct{}
-	timedOut bool
-}
-
-func (f *fakeSender) Send(ctx context.Context, sub domain.Subscription, n domain.Notification) (domain.PushResult, error) {
-	f.mu.Lock()
-	f.sent = append(f.sent, sendCall{Sub: sub, Notification: n})
-	a, ok := f.answers[sub.Endpoint]
-	if !ok {
-		a = sendAnswer{result: domain.PushResult{Outcome: domain.OutcomeDelivered, StatusCode: 201}}
-	}
-	var reached chan struct{}
-	if f.barrier > 0 {
-		f.inFlight++
-		if f.inFlight == f.barrier {
-			close(f.reached)
-		}
-		reached = f.reached
-	}
-	f.mu.Unlock()
-
-	if reached != nil {
-		select {
-		case <-reached:
-		case <-time.After(30 * time.Second):
-			f.mu.Lock()
-			f.timedOut = true
-			f.mu.Unlock()
-		case <-ctx.Done():
-		}
-	}
-	return a.result, a.err
-}
-
-func (f *fakeSender) calls() []sendCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.sent)
-}
-
-// fakeCharging is a ChargingStore with an in-memory "database" of stations,
-// sessions and enqueued events. InTx hands fn a fakeChargingTx whose writes
-// are buffered and applied only when fn returns nil, so a failing fn rolls
-// back everything it wrote. Every call is recorded with the number of the
-// transaction it ran in (0: outside any transaction).
-type fakeCharging struct {
-	mu sync.Mutex
-
-	// The committed state.
-	stations map[string]domain.Station
-	sessions map[string]domain.ChargingSession
-	events   []domain.ChargingEvent
-
-	// startedAt is the StartedAt CreateSession assigns.
-	startedAt time.Time
-	// Errors to fail each step with; nil means the step works.
-	stationErr  error // Station, inside and outside transactions
-	createErr   error
-	lockErr     error
-	completeErr error
-	enqueueErr  error
-
-	txs       int // transactions begun
-	rollbacks int
-	nextID    int
-	calls     []chargingCall
-}
-
-type chargingCall struct {
-	Tx  int // 0: outside InTx
-	Op  string
-	Arg any
-}
-
-func newFakeCharging() *fakeCharging {
-	return &fakeCharging{
-		stations:  map[string]domain.Station{},
-		sessions:  map[string]domain.ChargingSession{},
-		startedAt: testNow.Add(-30 * time.Minute),
-	}
-}
-
-func (f *fakeCharging) record(tx int, op string, arg any) {
-	f.calls = append(f.calls, chargingCall{Tx: tx, Op: op, Arg: arg})
-}
-
-func (f *fakeCharging) station(tx int, id string) (domain.Station, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(tx, "Station", id)
-	if f.stationErr != nil {
-		return domain.Station{}, f.stationErr
-	}
-	st, ok := f.stations[id]
-	if !ok {
-		return domain.Station{}, domain.ErrNotFound
-	}
-	return st, nil
-}
-
-func (f *fakeCharging) InTx(_ context.Context, fn func(tx ports.ChargingTx) error) error {
-	f.mu.Lock()
-	f.txs++
-	tx := &fakeChargingTx{f: f, n: f.txs, sessions: maps.Clone(f.sessions)}
-	f.mu.Unlock()
-
-	err := fn(tx)
-
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	tx.done = true
-	if err != nil {
-		f.rollbacks++
-		return err
-	}
-	f.sessions = tx.sessions
-	f.events = append(f.events, tx.events...)
-	return nil
-}
-
-// committed returns the committed sessions and events.
-func (f *fakeCharging) committed() (map[string]domain.ChargingSession, []domain.ChargingEvent) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return maps.Clone(f.sessions), slices.Clone(f.events)
-}
-
-// ops returns the recorded calls.
-func (f *fakeCharging) ops() []chargingCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
-
-// fakeChargingTx is one transaction of fakeCharging: it works on a copy of
-// the sessions and buffers events until the transaction commits.
-type fakeChargingTx struct {
-	f        *fakeCharging
-	n        int
-	sessions map[string]domain.ChargingSession
-	events   []domain.ChargingEvent
-	done     bool
-}
-
-var errTxDone = errors.New("fake: transaction already finished")
-
-func (t *fakeChargingTx) Station(_ context.Context, id string) (domain.Station, error) {
-	if t.finished() {
-		return domain.Station{}, errTxDone
-	}
-	return t.f.station(t.n, id)
-}
-
-func (t *fakeChargingTx) finished() bool {
-	t.f.mu.Lock()
-	defer t.f.mu.Unlock()
-	return t.done
-}
-
-func (t *fakeChargingTx) CreateSession(_ context.Context, s domain.ChargingSession) (domain.ChargingSession, error) {
-	t.f.mu.Lock()
-	defer t.f.mu.Unlock()
-	if t.done {
-		return domain.ChargingSession{}, errTxDone
-	}
-	t.f.record(t.n, "CreateSession", s)
-	if t.f.createErr != nil {
-		return domain.ChargingSession{}, t.f.createErr
-	}
-	for _, o := range t.sessions {
-		if o.StationID == s.StationID && o.ConnectorID == s.ConnectorID && o.Status == domain.SessionActive {
-			return domain.ChargingSession{}, domain.ErrConflict
-		}
-	}
-	t.f.nextID++
-	s.ID = fmt.Sprintf("sess-%d", t.f.nextID)
-	s.StartedAt = t.f.startedAt
-	t.sessions[s.ID] = s
-	return s, nil
-}
-
-func (t *fakeChargingTx) LockSession(_ context.Context, id string) (domain.ChargingSession, error) {
-	t.f.mu.Lock()
-	defer t.f.mu.Unlock()
-	if t.done {
-		return domain.ChargingSession{}, errTxDone
-	}
-	t.f.record(t.n, "LockSession", id)
-	if t.f.lockErr != nil {
-		return domain.ChargingSession{}, t.f.lockErr
-	}
-	s, ok := t.sessions[id]
-	if !ok {
-		return domain.ChargingSession{}, domain.ErrNotFound
-	}
-	return s, nil
-}
-
-func (t *fakeChargingTx) CompleteSession(_ context.Context, s domain.ChargingSession) error {
-	t.f.mu.Lock()
-	defer t.f.mu.Unlock()
-	if t.done {
-		return errTxDone
-	}
-	t.f.record(t.n, "CompleteSession", s)
-	if t.f.completeErr != nil {
-		return t.f.completeErr
-	}
-	if _, ok := t.sessions[s.ID]; !ok {
-		return domain.ErrNotFound
-	}
-	t.sessions[s.ID] = s
-	return nil
-}
-
-func (t *fakeChargingTx) Enqueue(_ context.Context, ev domain.ChargingEvent) error {
-	t.f.mu.Lock()
-	defer t.f.mu.Unlock()
-	if t.done {
-		return errTxDone
-	}
-	t.f.record(t.n, "Enqueue", ev)
-	if t.f.enqueueErr != nil {
-		return t.f.enqueueErr
-	}
-	t.events = append(t.events, ev)
-	return nil
-}
 
 // deps are the fakes behind one Service under test.
 type deps struct {
@@ -419,52 +29,11 @@ type deps struct {
 	defaultLocale string // the catalogue's fallback language; "" leaves the domain default
 }
 
-// fakeMetrics records the events counted for a missing owner and the pushes
-// observed.
-type fakeMetrics struct {
-	ports.NopMetrics
-	mu     sync.Mutex
-	kinds  []domain.EventKind
-	pushes []pushObservation
-}
-
-// pushObservation is one ObservePush call, without its round trip.
-type pushObservation struct {
-	Service domain.PushService
-	Outcome domain.Outcome
-}
-
-var _ ports.Metrics = (*fakeMetrics)(nil)
-
-func (m *fakeMetrics) ObservePush(service domain.PushService, outcome domain.Outcome, _ time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.pushes = append(m.pushes, pushObservation{Service: service, Outcome: outcome})
-}
-
-func (m *fakeMetrics) observedPushes() []pushObservation {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.pushes
-}
-
-func (m *fakeMetrics) CountEventWithoutOwner(kind domain.EventKind) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.kinds = append(m.kinds, kind)
-}
-
-func (m *fakeMetrics) noOwner() []domain.EventKind {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.kinds
-}
-
 func newDeps(tb testing.TB) *deps {
 	tb.Helper()
 	keyStore := newFakeKeyStore(tb)
 	return &deps{
-		store:    &fakeStore{upsertID: "sub-id-1", upsertCreated: true},
+		store:    newFakeStore(keyStore),
 		keyStore: keyStore,
 		keys:     loadedKeys(tb, keyStore, domain.VAPIDKeys{}),
 		sender:   &fakeSender{answers: map[string]sendAnswer{}},
@@ -528,7 +97,7 @@ func TestNew_Defaults(t *testing.T) {
 		Messages: messages.Default()})
 	require.Equal(t, d.keyStore.keys[0].PublicKey, svc.PublicKey())
 
-	d.store.listSubs = []domain.Subscription{{ID: "s1", Endpoint: "https://fcm.googleapis.com/fcm/send/1"}}
+	d.store.seed([]domain.Subscription{{ID: "s1", UserID: "u1", Endpoint: "https://fcm.googleapis.com/fcm/send/1"}})
 	report, err := svc.SendTest(t.Context(), domain.Principal{UserID: "u1"})
 	require.NoError(t, err)
 	require.Equal(t, 1, report.SentTo)
@@ -547,30 +116,37 @@ func TestSubscribe(t *testing.T) {
 	t.Parallel()
 
 	tests := []struct {
-		name        string
-		caller      domain.Principal
-		created     bool
-		wantCreated bool
+		name    string
+		caller  domain.Principal
+		again   bool // subscribed before: updated in place
+		created bool
 	}{
-		{name: "created", caller: domain.Principal{UserID: "user-42"}, created: true, wantCreated: true},
-		{name: "updated", caller: domain.Principal{UserID: "user-42"}, created: false, wantCreated: false},
-		{name: "token role matches", caller: domain.Principal{UserID: "user-42", UserType: domain.UserTypeClient}, created: true, wantCreated: true},
+		{name: "created", caller: domain.Principal{UserID: "user-42"}, created: true},
+		{name: "updated", caller: domain.Principal{UserID: "user-42"}, again: true, created: false},
+		{name: "token role matches", caller: domain.Principal{UserID: "user-42", UserType: domain.UserTypeClient}, created: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 
 			d := newDeps(t)
-			d.store.upsertCreated = tt.created
 			in := validSubscriptionInput(t)
 			in.UserID = "someone-else" // must be overridden by the caller's id
+			svc := d.service(t)
+			if tt.again {
+				_, err := svc.Subscribe(t.Context(), tt.caller, in)
+				require.NoError(t, err)
+			}
 
-			res, err := d.service(t).Subscribe(t.Context(), tt.caller, in)
+			res, err := svc.Subscribe(t.Context(), tt.caller, in)
 			require.NoError(t, err)
-			require.Equal(t, app.SubscribeResult{SubscriptionID: "sub-id-1", Created: tt.wantCreated}, res)
+			require.Equal(t, tt.created, res.Created)
+			stored, err := d.store.ListByUser(t.Context(), "user-42")
+			require.NoError(t, err)
+			require.Len(t, stored, 1)
+			require.Equal(t, stored[0].ID, res.SubscriptionID)
 
-			require.Len(t, d.store.upserts, 1)
-			got := d.store.upserts[0]
+			got := d.store.upserts[len(d.store.upserts)-1]
 			require.Equal(t, "user-42", got.UserID)
 			require.Equal(t, domain.UserTypeClient, got.UserType)
 			require.Equal(t, in.Endpoint, got.Endpoint)
@@ -586,19 +162,24 @@ func TestSubscribe_EndpointTakenAnswersLikeANewSubscription(t *testing.T) {
 	t.Parallel()
 
 	d := newDeps(t)
-	d.store.upsertErr = fmt.Errorf("error upserting: %w", domain.ErrEndpointTaken)
-	in := validSubscriptionInput(t)
+	svc := d.service(t)
+	_, err := svc.Subscribe(t.Context(), domain.Principal{UserID: "holder"}, validSubscriptionInput(t))
+	require.NoError(t, err)
+	in := validSubscriptionInput(t) // other keys
 	in.Endpoint = "HTTPS://FCM.googleapis.com:443/fcm/send/device-1"
 	caller := domain.Principal{UserID: "intruder"}
 
-	res, err := d.service(t).Subscribe(t.Context(), caller, in)
+	res, err := svc.Subscribe(t.Context(), caller, in)
 	require.NoError(t, err, "no hint that the endpoint exists")
 	require.Equal(t, app.SubscribeResult{
 		SubscriptionID: domain.DecoySubscriptionID(d.keys.Ring().DecoySecret(), "https://fcm.googleapis.com/fcm/send/device-1", "intruder", domain.UserTypeClient),
 		Created:        true,
 	}, res)
-	require.NotEqual(t, d.store.upsertID, res.SubscriptionID)
-	require.Len(t, d.store.upserts, 1)
+	held, err := d.store.ListByUser(t.Context(), "holder")
+	require.NoError(t, err)
+	require.Len(t, held, 1, "the device stays with its holder")
+	require.NotEqual(t, held[0].ID, res.SubscriptionID)
+	require.Len(t, d.store.upserts, 2)
 }
 
 func TestSubscribe_StoresTheCanonicalEndpoint(t *testing.T) {
@@ -754,6 +335,7 @@ func TestUnsubscribe(t *testing.T) {
 			t.Parallel()
 
 			d := newDeps(t)
+			d.store.seed([]domain.Subscription{{ID: "s1", UserID: "user-7", Endpoint: endpoint}})
 			d.store.deleteUserErr = tt.storeErr
 
 			removed, err := d.service(t).Unsubscribe(t.Context(), domain.Principal{UserID: "user-7"}, endpoint)
@@ -779,6 +361,7 @@ func TestUnsubscribe_Canonical(t *testing.T) {
 	t.Run("canonical form found", func(t *testing.T) {
 		t.Parallel()
 		d := newDeps(t)
+		d.store.seed([]domain.Subscription{{ID: "s1", UserID: "user-7", Endpoint: canonical}})
 		removed, err := d.service(t).Unsubscribe(t.Context(), domain.Principal{UserID: "user-7"}, raw)
 		require.NoError(t, err)
 		require.True(t, removed)
@@ -786,8 +369,7 @@ func TestUnsubscribe_Canonical(t *testing.T) {
 	})
 	t.Run("raw form tried second, for rows stored before normalising", func(t *testing.T) {
 		t.Parallel()
-		d := newDeps(t)
-		d.store.deleteUserErr = domain.ErrNotFound
+		d := newDeps(t) // holds neither form
 		removed, err := d.service(t).Unsubscribe(t.Context(), domain.Principal{UserID: "user-7"}, raw)
 		require.NoError(t, err)
 		require.False(t, removed)
@@ -842,11 +424,11 @@ func TestSendTest_Outcomes(t *testing.T) {
 		tempEP = "https://web.push.apple.com/temp"
 	)
 	d := newDeps(t)
-	d.store.listSubs = []domain.Subscription{
+	d.store.seed([]domain.Subscription{
 		{ID: "s-ok", UserID: "u1", Endpoint: okEP, Locale: "en"},
 		{ID: "s-gone", UserID: "u1", Endpoint: goneEP, Locale: "ru"},
 		{ID: "s-temp", UserID: "u1", Endpoint: tempEP},
-	}
+	})
 	d.sender.answers[goneEP] = sendAnswer{result: domain.PushResult{Outcome: domain.OutcomeGone, StatusCode: 410}}
 	d.sender.answers[tempEP] = sendAnswer{
 		result: domain.PushResult{Outcome: domain.OutcomeTransient, StatusCode: 503},
@@ -898,7 +480,7 @@ func TestSendTest_OtherOutcomes(t *testing.T) {
 
 			const ep = "https://fcm.googleapis.com/fcm/send/x"
 			d := newDeps(t)
-			d.store.listSubs = []domain.Subscription{{ID: "s1", Endpoint: ep}}
+			d.store.seed([]domain.Subscription{{ID: "s1", UserID: "u1", Endpoint: ep}})
 			d.sender.answers[ep] = tt.answer
 
 			report, err := d.service(t).SendTest(t.Context(), domain.Principal{UserID: "u1"})
@@ -915,10 +497,10 @@ func TestSendTest_BookkeepingErrorsDoNotChangeReport(t *testing.T) {
 
 	const goneEP = "https://fcm.googleapis.com/fcm/send/gone"
 	d := newDeps(t)
-	d.store.listSubs = []domain.Subscription{
-		{ID: "s-ok", Endpoint: "https://fcm.googleapis.com/fcm/send/ok"},
-		{ID: "s-gone", Endpoint: goneEP},
-	}
+	d.store.seed([]domain.Subscription{
+		{ID: "s-ok", UserID: "u1", Endpoint: "https://fcm.googleapis.com/fcm/send/ok"},
+		{ID: "s-gone", UserID: "u1", Endpoint: goneEP},
+	})
 	d.store.recordErr = errors.New("db down")
 	d.store.deleteErr = errors.New("db down")
 	d.sender.answers[goneEP] = sendAnswer{result: domain.PushResult{Outcome: domain.OutcomeGone, StatusCode: 404}}
@@ -950,10 +532,11 @@ func TestSendTest_Concurrent(t *testing.T) {
 	const n = 5 // below the service's parallelism bound
 	d := newDeps(t)
 	for i := range n {
-		d.store.listSubs = append(d.store.listSubs, domain.Subscription{
+		d.store.seed([]domain.Subscription{{
 			ID:       fmt.Sprintf("s%d", i),
+			UserID:   "u1",
 			Endpoint: fmt.Sprintf("https://fcm.googleapis.com/fcm/send/%d", i),
-		})
+		}})
 	}
 	d.sender.barrier = n
 	d.sender.reached = make(chan struct{})
@@ -976,7 +559,7 @@ func TestSendTest_ManySubscriptions(t *testing.T) {
 	d := newDeps(t)
 	for i := range n {
 		ep := fmt.Sprintf("https://fcm.googleapis.com/fcm/send/%d", i)
-		d.store.listSubs = append(d.store.listSubs, domain.Subscription{ID: fmt.Sprintf("s%d", i), Endpoint: ep})
+		d.store.seed([]domain.Subscription{{ID: fmt.Sprintf("s%d", i), UserID: "u1", Endpoint: ep}})
 		if i%2 == 1 {
 			d.sender.answers[ep] = sendAnswer{result: domain.PushResult{Outcome: domain.OutcomeGone, StatusCode: 410}}
 		}

@@ -22,13 +22,9 @@ type SubscribeResult struct {
 // device stays with its owner: knowing an endpoint is not owning it, and the
 // answer must not tell whether the endpoint exists.
 func (s *Service) Subscribe(ctx context.Context, caller domain.Principal, in domain.SubscriptionInput) (SubscribeResult, error) {
-	in.UserID = caller.UserID
-	sub, err := domain.NewSubscription(in, s.policy)
+	sub, err := domain.NewSubscriptionFor(caller, in, s.policy)
 	if err != nil {
 		return SubscribeResult{}, err
-	}
-	if !caller.MayActAs(sub.UserType) {
-		return SubscribeResult{}, domain.Errorf(domain.ErrForbidden, "this token may not subscribe as %q", sub.UserType)
 	}
 	if sub.VAPIDKeyID, err = s.subscriptionKey(ctx, sub); err != nil {
 		return SubscribeResult{}, err

@@ -20,11 +20,11 @@ func userMessage() domain.UserMessage {
 	}
 }
 
-func TestMessageRecipients(t *testing.T) {
+func TestMessageSubscriptions(t *testing.T) {
 	t.Parallel()
 	d := newDeps(t)
 	withRecipientSubscriptions(t, d)
-	subs, err := d.service(t).MessageRecipients(t.Context(), userMessage())
+	subs, err := d.service(t).MessageSubscriptions(t.Context(), userMessage())
 	require.NoError(t, err)
 	require.Len(t, d.store.recipients, 1)
 	require.Equal(t, []domain.Recipient{{UserID: driverID, UserType: domain.UserTypeClient}}, d.store.recipients[0])
@@ -32,7 +32,7 @@ func TestMessageRecipients(t *testing.T) {
 
 	bad := userMessage()
 	bad.URL = "//evil.example"
-	_, err = d.service(t).MessageRecipients(t.Context(), bad)
+	_, err = d.service(t).MessageSubscriptions(t.Context(), bad)
 	require.ErrorIs(t, err, domain.ErrInvalid)
 	require.Len(t, d.store.recipients, 1, "an invalid message lists nobody")
 }
@@ -50,7 +50,7 @@ func TestDeliverMessage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			d := newDeps(t)
-			d.store.listSubs = []domain.Subscription{{ID: "s1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint, Locale: tt.locale}}
+			d.store.seed([]domain.Subscription{{ID: "s1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint, Locale: tt.locale}})
 			to := domain.Recipient{UserID: driverID, UserType: domain.UserTypeClient}
 			res, err := d.service(t).DeliverMessage(t.Context(), "s1", to, userMessage())
 			require.NoError(t, err)
@@ -68,7 +68,7 @@ func TestDeliverMessage(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		t.Parallel()
 		d := newDeps(t)
-		d.store.listSubs = []domain.Subscription{{ID: "s1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint}}
+		d.store.seed([]domain.Subscription{{ID: "s1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint}})
 		m := userMessage()
 		m.OccurredAt = testNow.Add(-2 * time.Hour)
 		_, err := d.service(t).DeliverMessage(t.Context(), "s1", domain.Recipient{UserID: driverID, UserType: domain.UserTypeClient}, m)
@@ -79,7 +79,7 @@ func TestDeliverMessage(t *testing.T) {
 	t.Run("refused before sending: the device is not blamed", func(t *testing.T) {
 		t.Parallel()
 		d := newDeps(t)
-		d.store.listSubs = []domain.Subscription{{ID: "s1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint}}
+		d.store.seed([]domain.Subscription{{ID: "s1", UserID: driverID, UserType: domain.UserTypeClient, Endpoint: endpoint}})
 		d.sender.answers[endpoint] = sendAnswer{result: domain.PushResult{Outcome: domain.OutcomeRejected, Reason: "payload too large"},
 			err: errors.New("payload of 4000 bytes exceeds the limit")}
 		res, _ := d.service(t).DeliverMessage(t.Context(), "s1", domain.Recipient{UserID: driverID, UserType: domain.UserTypeClient}, userMessage())

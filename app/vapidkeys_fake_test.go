@@ -57,6 +57,14 @@ func (s *fakeKeyStore) add(k domain.VAPIDKey) domain.VAPIDKey {
 	return k
 }
 
+// has reports whether key id is stored, for the subscription store's
+// binding.
+func (s *fakeKeyStore) has(id int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.ContainsFunc(s.keys, func(k domain.VAPIDKey) bool { return k.ID == id })
+}
+
 func (s *fakeKeyStore) Settle(context.Context, domain.VAPIDKeys, domain.VAPIDKeys) error { return nil }
 
 func (s *fakeKeyStore) Keys(context.Context) ([]domain.VAPIDKey, error) {

@@ -217,7 +217,7 @@ func TestPushWithheld(t *testing.T) {
 	d := newDeps(t)
 	sub := domain.Subscription{ID: "s1", UserID: "u1", UserType: domain.UserTypeClient,
 		Endpoint: "https://fcm.googleapis.com/fcm/send/1", VAPIDKeyID: 9}
-	d.store.listSubs = []domain.Subscription{sub}
+	d.store.seed([]domain.Subscription{sub})
 	d.sender.answers[sub.Endpoint] = sendAnswer{result: domain.PushResult{Outcome: domain.OutcomeWithheld, Reason: domain.WithheldRevoked}}
 
 	rep, err := d.service(t).SendTest(t.Context(), domain.Principal{UserID: "u1"})

@@ -135,6 +135,21 @@ type SubscriptionInput struct {
 	ApplicationServerKey string
 }
 
+// NewSubscriptionFor is the subscription caller asks for: in, validated
+// (see NewSubscription), as the caller's own whatever user id it names, and
+// in a role the caller's token allows (ErrForbidden otherwise).
+func NewSubscriptionFor(caller Principal, in SubscriptionInput, policy EndpointPolicy) (Subscription, error) {
+	in.UserID = caller.UserID
+	sub, err := NewSubscription(in, policy)
+	if err != nil {
+		return Subscription{}, err
+	}
+	if !caller.MayActAs(sub.UserType) {
+		return Subscription{}, Errorf(ErrForbidden, "this token may not subscribe as %q", sub.UserType)
+	}
+	return sub, nil
+}
+
 // NewSubscription validates in against every rule of API.md and returns the
 // subscription, or a *ValidationError naming each field that is wrong.
 func NewSubscription(in SubscriptionInput, policy EndpointPolicy) (Subscription, error) {

@@ -17,10 +17,13 @@ type SubscriptionStore interface {
 	// owner and role, or the same keys as the stored one (the same browser
 	// profile, now someone else's); created says which happened. Otherwise
 	// nothing is written and the error is domain.ErrEndpointTaken. The
-	// returned subscription carries the ID. When keep > 0 and s was stored,
-	// the user's other subscriptions beyond keep-1 are deleted, least recently
-	// updated first, in the same statement.
-	Upsert(ctx context.Context, s domain.Subscription, keep int) (stored domain.Subscription, created bool, err error)
+	// returned subscription carries the ID. maxPerUser caps the user's
+	// devices (every role counted; 0: no cap): when s was stored, the user's
+	// other subscriptions beyond maxPerUser-1 are deleted, least recently
+	// updated first, in the same statement. A VAPIDKeyID the store does not
+	// hold (deleted meanwhile) is a *domain.ValidationError on
+	// domain.FieldApplicationServerKey.
+	Upsert(ctx context.Context, s domain.Subscription, maxPerUser int) (stored domain.Subscription, created bool, err error)
 	// DeleteForUser removes the subscription with this endpoint if userID owns
 	// it; it returns domain.ErrNotFound otherwise (unknown and foreign alike).
 	DeleteForUser(ctx context.Context, userID, endpoint string) error

@@ -17,15 +17,17 @@ import (
 	"github.com/evpower/evpush/domain"
 )
 
-// fakeApp validates like the real app and stores nothing.
+// fakeApp decides what to store by the real app's rule (validation and the
+// token's role, domain.NewSubscriptionFor) and stores nothing.
 type fakeApp struct{ policy domain.EndpointPolicy }
 
 func (fakeApp) PublicKey() string { return "" }
 
 func (f fakeApp) Subscribe(_ context.Context, p domain.Principal, in domain.SubscriptionInput) (app.SubscribeResult, error) {
-	in.UserID = p.UserID
-	_, err := domain.NewSubscription(in, f.policy)
-	return app.SubscribeResult{SubscriptionID: "id", Created: true}, err
+	if _, err := domain.NewSubscriptionFor(p, in, f.policy); err != nil {
+		return app.SubscribeResult{}, err
+	}
+	return app.SubscribeResult{SubscriptionID: "id", Created: true}, nil
 }
 
 func (fakeApp) Unsubscribe(context.Context, domain.Principal, string) (bool, error) { return true, nil }

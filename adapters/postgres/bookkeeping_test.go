@@ -64,38 +64,6 @@ func TestBookTx(t *testing.T) {
 	require.Equal(t, 1, b.count(t, "failure_count = 0 AND last_success_at IS NULL AND id = $1", untouched.ID))
 }
 
-// TestListForRecipients: each recipient's devices in its role only, each
-// device once, oldest first.
-func TestListForRecipients(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	driver := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
-	driver2 := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
-	b.upsert(t, newSub(t, "user-a", domain.UserTypeOwner, newEndpoint())) // another role
-	owner := b.upsert(t, newSub(t, "user-b", domain.UserTypeOwner, newEndpoint()))
-	b.upsert(t, newSub(t, "user-c", domain.UserTypeClient, newEndpoint())) // not a recipient
-
-	got, err := b.store.ListForRecipients(b.ctx, []domain.Recipient{
-		{UserID: "user-a", UserType: domain.UserTypeClient},
-		{UserID: "user-b", UserType: domain.UserTypeOwner},
-		{UserID: "user-a", UserType: domain.UserTypeClient}, // named twice
-	})
-	require.NoError(t, err)
-	ids := make([]string, len(got))
-	for i, s := range got {
-		ids[i] = s.ID
-	}
-	require.Equal(t, []string{driver.ID, driver2.ID, owner.ID}, ids)
-	require.Equal(t, driver.Endpoint, got[0].Endpoint)
-	require.Equal(t, driver.P256dh, got[0].P256dh)
-	require.Equal(t, driver.Auth, got[0].Auth)
-	require.Equal(t, "ru", got[0].Locale)
-
-	got, err = b.store.ListForRecipients(b.ctx, nil)
-	require.NoError(t, err)
-	require.Empty(t, got)
-}
-
 // TestConcurrentBookTxDoesNotDeadlock: event jobs that finish at once write
 // outcomes of overlapping devices (a station owner's, in a burst), each its
 // own mix of successes and failures. None may fail: PostgreSQL aborts a
@@ -152,26 +120,4 @@ func TestConcurrentBookTxDoesNotDeadlock(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-}
-
-// TestDeleteFailing removes only subscriptions that failed often enough and
-// have not succeeded (or been created) since the cut-off.
-func TestDeleteFailing(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	stale := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
-	fewFailures := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
-	recentSuccess := b.upsert(t, newSub(t, "user-b", domain.UserTypeClient, newEndpoint()))
-	healthy := b.upsert(t, newSub(t, "user-b", domain.UserTypeClient, newEndpoint()))
-	_, err := b.db.ExecContext(b.ctx, `UPDATE push_subscriptions SET created_at = now() - interval '2 days',
-		failure_count = CASE WHEN id = $2 THEN 2 WHEN id = $4 THEN 0 ELSE 5 END,
-		last_success_at = CASE WHEN id = $3 THEN now() END
-		WHERE id IN ($1, $2, $3, $4)`, stale.ID, fewFailures.ID, recentSuccess.ID, healthy.ID)
-	require.NoError(t, err)
-
-	n, err := b.store.DeleteFailing(b.ctx, time.Now().Add(-24*time.Hour), 3)
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
-	require.Zero(t, b.count(t, "id = $1", stale.ID))
-	require.Equal(t, 3, b.count(t, "true"))
 }

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/evpower/evpush/adapters/postgres"
 	"github.com/evpower/evpush/adapters/queue"
 	"github.com/evpower/evpush/domain"
+	"github.com/evpower/evpush/test/storecontract"
 	"github.com/evpower/evpush/test/testdb"
 )
 
@@ -52,7 +52,7 @@ func (b bundle) settle(tb testing.TB) {
 // testKeyID is the current key's ID in a settled test database: the
 // placeholder row migration 0003 makes on an empty table, filled (until
 // settled the placeholder, so subscriptions can bind to it either way).
-const testKeyID = 1
+const testKeyID = storecontract.KeyID
 
 // setupConnect opens a fresh migrated database the way the service does
 // (postgres.Connect: one pgx pool shared with database/sql).
@@ -84,30 +84,12 @@ func randomBytes(tb testing.TB, n int) []byte {
 	return b
 }
 
-var endpointSeq sync.Mutex
-var endpointN int
-
-func newEndpoint() string {
-	endpointSeq.Lock()
-	defer endpointSeq.Unlock()
-	endpointN++
-	return fmt.Sprintf("https://fcm.googleapis.com/fcm/send/dev-%d-%d", time.Now().UnixNano(), endpointN)
-}
-
-// newSub is a subscription of user on endpoint with fresh random keys.
-func newSub(tb testing.TB, user string, t domain.UserType, endpoint string) domain.Subscription {
-	tb.Helper()
-	return domain.Subscription{
-		UserID:     user,
-		UserType:   t,
-		Endpoint:   endpoint,
-		P256dh:     randomBytes(tb, 65),
-		Auth:       randomBytes(tb, 16),
-		Locale:     "ru",
-		UserAgent:  "Mozilla/5.0 test",
-		VAPIDKeyID: testKeyID,
-	}
-}
+// newEndpoint and newSub are the contract suite's, so both build
+// subscriptions one way.
+var (
+	newEndpoint = storecontract.NewEndpoint
+	newSub      = storecontract.NewSub
+)
 
 func (b bundle) upsert(tb testing.TB, s domain.Subscription) domain.Subscription {
 	tb.Helper()
@@ -121,172 +103,6 @@ func (b bundle) count(tb testing.TB, where string, args ...any) int {
 	var n int
 	require.NoError(tb, b.db.QueryRowContext(b.ctx, "SELECT count(*) FROM push_subscriptions WHERE "+where, args...).Scan(&n))
 	return n
-}
-
-func TestUpsertCreatesThenUpdates(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	endpoint := newEndpoint()
-
-	first := newSub(t, "user-a", domain.UserTypeClient, endpoint)
-	stored, created, err := b.store.Upsert(b.ctx, first, 0)
-	require.NoError(t, err)
-	require.True(t, created)
-	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`, stored.ID)
-	require.Equal(t, "user-a", stored.UserID)
-	require.False(t, stored.CreatedAt.IsZero())
-	require.Zero(t, stored.FailureCount)
-	require.Nil(t, stored.LastSuccessAt)
-
-	// Some failed deliveries before the device changes hands.
-	require.NoError(t, b.store.RecordResult(b.ctx, stored.ID, false, time.Now()))
-	require.NoError(t, b.store.RecordResult(b.ctx, stored.ID, false, time.Now()))
-
-	// The same browser profile (same keys) signed in as user-b, as an owner:
-	// the device moves to user-b.
-	second := newSub(t, "user-b", domain.UserTypeOwner, endpoint)
-	second.P256dh, second.Auth = first.P256dh, first.Auth
-	second.Locale = "en"
-	second.UserAgent = "Safari"
-	again, created, err := b.store.Upsert(b.ctx, second, 0)
-	require.NoError(t, err)
-	require.False(t, created)
-	require.Equal(t, stored.ID, again.ID)
-	require.Zero(t, again.FailureCount)
-	require.Equal(t, stored.CreatedAt.UTC(), again.CreatedAt.UTC())
-	require.False(t, again.UpdatedAt.Before(stored.UpdatedAt))
-
-	got, err := b.store.Get(b.ctx, stored.ID)
-	require.NoError(t, err)
-	require.Equal(t, "user-b", got.UserID)
-	require.Equal(t, domain.UserTypeOwner, got.UserType)
-	require.Equal(t, second.P256dh, got.P256dh)
-	require.Equal(t, second.Auth, got.Auth)
-	require.Equal(t, "en", got.Locale)
-	require.Equal(t, "Safari", got.UserAgent)
-	require.Zero(t, got.FailureCount)
-
-	old, err := b.store.ListByUser(b.ctx, "user-a")
-	require.NoError(t, err)
-	require.Empty(t, old)
-	mine, err := b.store.ListByUser(b.ctx, "user-b")
-	require.NoError(t, err)
-	require.Len(t, mine, 1)
-	require.Equal(t, 1, b.count(t, "endpoint = $1", endpoint))
-}
-
-func TestUpsertOwnership(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-
-	t.Run("same user, new keys: updated in place", func(t *testing.T) {
-		endpoint := newEndpoint()
-		first := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
-		rotated := newSub(t, "user-a", domain.UserTypeClient, endpoint)
-		again, created, err := b.store.Upsert(b.ctx, rotated, 0)
-		require.NoError(t, err)
-		require.False(t, created)
-		require.Equal(t, first.ID, again.ID)
-		got, err := b.store.Get(b.ctx, first.ID)
-		require.NoError(t, err)
-		require.Equal(t, rotated.P256dh, got.P256dh)
-		require.Equal(t, rotated.Auth, got.Auth)
-	})
-	t.Run("another user with other keys: refused, row untouched", func(t *testing.T) {
-		endpoint := newEndpoint()
-		first := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
-		require.NoError(t, b.store.RecordResult(b.ctx, first.ID, false, time.Now()))
-		intruder := newSub(t, "user-b", domain.UserTypeClient, endpoint)
-		intruder.Locale, intruder.UserAgent = "en", "curl"
-		stored, created, err := b.store.Upsert(b.ctx, intruder, 0)
-		require.ErrorIs(t, err, domain.ErrEndpointTaken)
-		require.False(t, created)
-		require.Zero(t, stored)
-
-		got, err := b.store.Get(b.ctx, first.ID)
-		require.NoError(t, err)
-		require.Equal(t, "user-a", got.UserID)
-		require.Equal(t, first.P256dh, got.P256dh)
-		require.Equal(t, first.Auth, got.Auth)
-		require.Equal(t, "ru", got.Locale)
-		require.Equal(t, "Mozilla/5.0 test", got.UserAgent)
-		require.Equal(t, 1, got.FailureCount, "not even the failure count is reset")
-		require.Equal(t, first.UpdatedAt.UTC(), got.UpdatedAt.UTC())
-		require.Equal(t, 1, b.count(t, "endpoint = $1", endpoint))
-	})
-	t.Run("same user in the other role with other keys: refused", func(t *testing.T) {
-		endpoint := newEndpoint()
-		first := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
-		_, _, err := b.store.Upsert(b.ctx, newSub(t, "user-a", domain.UserTypeOwner, endpoint), 0)
-		require.ErrorIs(t, err, domain.ErrEndpointTaken)
-		got, err := b.store.Get(b.ctx, first.ID)
-		require.NoError(t, err)
-		require.Equal(t, domain.UserTypeClient, got.UserType)
-	})
-	t.Run("only one key matching is not enough", func(t *testing.T) {
-		endpoint := newEndpoint()
-		first := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
-		samePoint := newSub(t, "user-b", domain.UserTypeClient, endpoint)
-		samePoint.P256dh = first.P256dh // the public key is no secret
-		_, _, err := b.store.Upsert(b.ctx, samePoint, 0)
-		require.ErrorIs(t, err, domain.ErrEndpointTaken)
-		sameAuth := newSub(t, "user-b", domain.UserTypeClient, endpoint)
-		sameAuth.Auth = first.Auth
-		_, _, err = b.store.Upsert(b.ctx, sameAuth, 0)
-		require.ErrorIs(t, err, domain.ErrEndpointTaken)
-		require.Equal(t, 1, b.count(t, "endpoint = $1 AND user_id = 'user-a'", endpoint))
-	})
-	t.Run("a refused takeover does not trim the caller's devices", func(t *testing.T) {
-		endpoint := newEndpoint()
-		b.upsert(t, newSub(t, "owner-1", domain.UserTypeClient, endpoint))
-		for range 3 {
-			b.upsert(t, newSub(t, "capped", domain.UserTypeClient, newEndpoint()))
-		}
-		_, _, err := b.store.Upsert(b.ctx, newSub(t, "capped", domain.UserTypeClient, endpoint), 3)
-		require.ErrorIs(t, err, domain.ErrEndpointTaken)
-		require.Equal(t, 3, b.count(t, "user_id = 'capped'"), "nothing stored, so nothing replaced")
-	})
-}
-
-// TestUpsertCap: with keep > 0 a stored subscription leaves the user at most
-// keep devices, the least recently updated replaced first; an update in place
-// counts as recent, another user's devices and keep = 0 trim nothing.
-func TestUpsertCap(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	endpoints := func(user string) []string { // least recently updated first
-		var eps string
-		require.NoError(t, b.db.QueryRowContext(b.ctx, `SELECT coalesce(string_agg(endpoint, ' ' ORDER BY updated_at, id), '')
-			FROM push_subscriptions WHERE user_id = $1`, user).Scan(&eps))
-		return strings.Fields(eps)
-	}
-	others := newEndpoint()
-	b.upsert(t, newSub(t, "other", domain.UserTypeClient, others))
-	subs := make([]domain.Subscription, 4)
-	for i := range subs {
-		subs[i] = newSub(t, "capped", domain.UserTypeClient, newEndpoint())
-		if i == 3 {
-			subs[i].UserType = domain.UserTypeOwner // the cap counts every role
-		}
-		_, created, err := b.store.Upsert(b.ctx, subs[i], 3)
-		require.NoError(t, err)
-		require.True(t, created)
-	}
-	require.Equal(t, []string{subs[1].Endpoint, subs[2].Endpoint, subs[3].Endpoint}, endpoints("capped"))
-
-	// Re-subscribing the oldest one refreshes it; the next oldest goes.
-	again, created, err := b.store.Upsert(b.ctx, subs[1], 3)
-	require.NoError(t, err)
-	require.False(t, created)
-	require.Equal(t, []string{subs[2].Endpoint, subs[3].Endpoint, subs[1].Endpoint}, endpoints("capped"))
-	require.NotEmpty(t, again.ID)
-
-	// keep = 0: no cap.
-	extra := newSub(t, "capped", domain.UserTypeClient, newEndpoint())
-	_, _, err = b.store.Upsert(b.ctx, extra, 0)
-	require.NoError(t, err)
-	require.Len(t, endpoints("capped"), 4)
-	require.Equal(t, []string{others}, endpoints("other"), "another user's devices are untouched")
 }
 
 // retryable is an error pgx reports when nothing was sent (pgconn.SafeToRetry).
@@ -394,140 +210,6 @@ func TestUpsertConcurrentFightOverOneEndpoint(t *testing.T) {
 	require.Equal(t, subs[winner].P256dh, got.P256dh)
 	require.Equal(t, subs[winner].Auth, got.Auth)
 	require.Equal(t, 1, b.count(t, "true"))
-}
-
-func TestListByUser(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	var want []domain.Subscription
-	for i := range 3 {
-		s := newSub(t, "user-a", domain.UserTypeClient, newEndpoint())
-		if i == 1 {
-			s.UserType = domain.UserTypeOwner
-		}
-		want = append(want, b.upsert(t, s))
-		b.upsert(t, newSub(t, "user-b", domain.UserTypeClient, newEndpoint()))
-	}
-
-	got, err := b.store.ListByUser(b.ctx, "user-a")
-	require.NoError(t, err)
-	require.Len(t, got, len(want))
-	for i := range want {
-		require.Equal(t, want[i].ID, got[i].ID, "oldest first")
-		require.Equal(t, "user-a", got[i].UserID)
-		require.Equal(t, want[i].UserType, got[i].UserType)
-		require.Equal(t, want[i].Endpoint, got[i].Endpoint)
-		require.Equal(t, want[i].P256dh, got[i].P256dh, "p256dh round-trips")
-		require.Equal(t, want[i].Auth, got[i].Auth, "auth round-trips")
-		require.Equal(t, "ru", got[i].Locale)
-		require.Equal(t, "Mozilla/5.0 test", got[i].UserAgent)
-		if i > 0 {
-			require.False(t, got[i].CreatedAt.Before(got[i-1].CreatedAt))
-		}
-	}
-
-	none, err := b.store.ListByUser(b.ctx, "nobody")
-	require.NoError(t, err)
-	require.Empty(t, none)
-}
-
-func TestDeleteForUser(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	mine := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
-	foreign := b.upsert(t, newSub(t, "user-b", domain.UserTypeClient, newEndpoint()))
-
-	tests := []struct {
-		name     string
-		user     string
-		endpoint string
-	}{
-		{"foreign endpoint", "user-a", foreign.Endpoint},
-		{"unknown endpoint", "user-a", "https://fcm.googleapis.com/fcm/send/unknown"},
-		{"unknown user", "nobody", mine.Endpoint},
-	}
-	for _, tt := range tests {
-		err := b.store.DeleteForUser(b.ctx, tt.user, tt.endpoint)
-		require.ErrorIs(t, err, domain.ErrNotFound, tt.name)
-	}
-	require.Equal(t, 1, b.count(t, "id = $1", foreign.ID), "foreign row is still there")
-	require.Equal(t, 1, b.count(t, "id = $1", mine.ID))
-
-	require.NoError(t, b.store.DeleteForUser(b.ctx, "user-a", mine.Endpoint))
-	require.Zero(t, b.count(t, "id = $1", mine.ID))
-	require.ErrorIs(t, b.store.DeleteForUser(b.ctx, "user-a", mine.Endpoint), domain.ErrNotFound, "already gone")
-
-	_, err := b.store.Get(b.ctx, mine.ID)
-	require.ErrorIs(t, err, domain.ErrNotFound)
-}
-
-func TestDeleteByIDAndEndpoint(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-
-	t.Run("matching pair deletes", func(t *testing.T) {
-		s := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
-		require.NoError(t, b.store.Delete(b.ctx, s.ID, s.Endpoint))
-		require.Zero(t, b.count(t, "id = $1", s.ID))
-		require.NoError(t, b.store.Delete(b.ctx, s.ID, s.Endpoint), "missing is not an error")
-	})
-	t.Run("stale endpoint keeps the row", func(t *testing.T) {
-		s := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
-		require.NoError(t, b.store.Delete(b.ctx, s.ID, "https://fcm.googleapis.com/fcm/send/old"))
-		require.Equal(t, 1, b.count(t, "id = $1", s.ID))
-	})
-	t.Run("re-subscribed meanwhile keeps the new row", func(t *testing.T) {
-		endpoint := newEndpoint()
-		old := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
-		require.NoError(t, b.store.DeleteForUser(b.ctx, "user-a", endpoint))
-		fresh := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
-		require.NotEqual(t, old.ID, fresh.ID)
-		// A delivery job that still holds the old id answers 410 late.
-		require.NoError(t, b.store.Delete(b.ctx, old.ID, endpoint))
-		require.Equal(t, 1, b.count(t, "id = $1", fresh.ID))
-	})
-	t.Run("re-subscribed by another user on the same row", func(t *testing.T) {
-		endpoint := newEndpoint()
-		s := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, endpoint))
-		moved := newSub(t, "user-b", domain.UserTypeClient, endpoint)
-		moved.P256dh, moved.Auth = s.P256dh, s.Auth
-		again := b.upsert(t, moved)
-		require.Equal(t, s.ID, again.ID)
-		require.NoError(t, b.store.Delete(b.ctx, s.ID, "https://fcm.googleapis.com/fcm/send/other"))
-		require.Equal(t, 1, b.count(t, "id = $1", s.ID))
-	})
-}
-
-func TestRecordResult(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	s := b.upsert(t, newSub(t, "user-a", domain.UserTypeClient, newEndpoint()))
-
-	require.NoError(t, b.store.RecordResult(b.ctx, s.ID, false, time.Now()))
-	require.NoError(t, b.store.RecordResult(b.ctx, s.ID, false, time.Now()))
-	got, err := b.store.Get(b.ctx, s.ID)
-	require.NoError(t, err)
-	require.Equal(t, 2, got.FailureCount)
-	require.Nil(t, got.LastSuccessAt)
-
-	at := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
-	require.NoError(t, b.store.RecordResult(b.ctx, s.ID, true, at))
-	got, err = b.store.Get(b.ctx, s.ID)
-	require.NoError(t, err)
-	require.Zero(t, got.FailureCount)
-	require.NotNil(t, got.LastSuccessAt)
-	require.True(t, at.Equal(*got.LastSuccessAt), "last_success_at %v, want %v", got.LastSuccessAt, at)
-
-	// Another failure counts from zero and keeps the last success.
-	require.NoError(t, b.store.RecordResult(b.ctx, s.ID, false, time.Now()))
-	got, err = b.store.Get(b.ctx, s.ID)
-	require.NoError(t, err)
-	require.Equal(t, 1, got.FailureCount)
-	require.NotNil(t, got.LastSuccessAt)
-	require.True(t, at.Equal(*got.LastSuccessAt))
-
-	// An unknown id is not an error (the row may have been deleted meanwhile).
-	require.NoError(t, b.store.RecordResult(b.ctx, "00000000-0000-0000-0000-000000000000", true, time.Now()))
 }
 
 func TestPing(t *testing.T) {

@@ -18,7 +18,12 @@ import (
 	"github.com/evpower/evpush/ports"
 )
 
-// Store implements the ports that live in PostgreSQL.
+// Store is evpush's tables in PostgreSQL, push_subscriptions and
+// vapid_keys: it implements ports.SubscriptionStore and ports.VAPIDKeyStore
+// for the app, BookTx for the queue (outcomes written in the transaction
+// that completes an event job), and CountByType and Ping for the operators'
+// metrics and health check. The reference charging module's tables are
+// ChargingStore's, apart.
 type Store struct {
 	db *gorm.DB
 	// sql is db's pool, for the hot paths without gorm's reflection: the
@@ -115,7 +120,7 @@ func (r subscriptionRow) toDomain() domain.Subscription {
 // padding), so equal bytes are equal text.
 //
 // xmax = 0 only for a fresh insert. The cap is applied in the same statement:
-// the DELETE sees the table as before the upsert, so it keeps keep-1 of the
+// the DELETE sees the table as before the upsert, so it keeps maxPerUser-1 of the
 // user's others, and only when the upsert stored something (a refused
 // takeover must not cost the caller a device). It joins the rows past the
 // cap (USING) rather than testing id IN (…): the semi-join PostgreSQL plans
@@ -126,7 +131,7 @@ func (r subscriptionRow) toDomain() domain.Subscription {
 // subscription on this endpoint was made with.
 //
 // Arguments: $1 user, $2 type, $3 endpoint, $4 p256dh, $5 auth, $6 locale,
-// $7 user agent, $8 keep, $9 VAPID key id.
+// $7 user agent, $8 maxPerUser, $9 VAPID key id.
 const upsertSQL = `
 WITH up AS (
 INSERT INTO push_subscriptions (user_id, user_type, endpoint, p256dh, auth, locale, user_agent, vapid_key_id)
@@ -157,9 +162,9 @@ SELECT * FROM up`
 // Upsert implements ports.SubscriptionStore: see upsertSQL for when a known
 // endpoint moves to the caller; when it does not, the answer is
 // domain.ErrEndpointTaken and nothing is written.
-func (s *Store) Upsert(ctx context.Context, sub domain.Subscription, keep int) (domain.Subscription, bool, error) {
+func (s *Store) Upsert(ctx context.Context, sub domain.Subscription, maxPerUser int) (domain.Subscription, bool, error) {
 	args := []any{sub.UserID, string(sub.UserType), sub.Endpoint,
-		domain.EncodeBase64URL(sub.P256dh), domain.EncodeBase64URL(sub.Auth), sub.Locale, sub.UserAgent, keep, sub.VAPIDKeyID}
+		domain.EncodeBase64URL(sub.P256dh), domain.EncodeBase64URL(sub.Auth), sub.Locale, sub.UserAgent, maxPerUser, sub.VAPIDKeyID}
 	var created bool
 	err := s.withPgx(ctx, func(c *pgx.Conn) error {
 		return c.QueryRow(ctx, upsertSQL, args...).

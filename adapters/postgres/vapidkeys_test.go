@@ -414,14 +414,6 @@ func TestKeyUsageAndUpsertBinding(t *testing.T) {
 	require.Equal(t, domain.VAPIDKeyRetiring, usage[0].Key.State)
 	require.Empty(t, usage[0].Key.PrivateKey, "a listing opens no private key")
 	require.Equal(t, 1, usage[1].Subscriptions)
-
-	// A key deleted meanwhile: a validation error naming the field.
-	gone := newSub(t, "u", domain.UserTypeClient, newEndpoint())
-	gone.VAPIDKeyID = 999
-	_, _, err = b.store.Upsert(b.ctx, gone, 0)
-	var verr *domain.ValidationError
-	require.ErrorAs(t, err, &verr)
-	require.Equal(t, domain.FieldApplicationServerKey, verr.Fields[0].Field)
 }
 
 func TestDeleteRetired(t *testing.T) {

@@ -125,7 +125,7 @@ func userID(raw json.RawMessage) (string, error) {
 
 // message is the domain message the args describe, with the defaults
 // applied (occurredAt: the job's creation time); an error only for args that
-// did not decode. Validating it is the app's job (MessageRecipients).
+// did not decode. Validating it is the app's job (MessageSubscriptions).
 func (a UserNotification) message(occurredAt time.Time) (domain.UserMessage, error) {
 	if a.decodeErr != nil {
 		return domain.UserMessage{}, domain.Invalid("args", a.decodeErr.Error())

@@ -409,6 +409,7 @@ function withRemembered({ token, baseUrl }, stored = recall()) {
 async function dropLocally(subscription) {
   await subscription?.unsubscribe();
   forget();
+  if (!isSupported()) return;
   const registration = await currentRegistration();
   registration?.active?.postMessage({ type: 'evpush:config-clear' });
 }

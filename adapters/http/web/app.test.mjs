@@ -1,13 +1,16 @@
 // Tests of the demo page's devices list and preferences (app.js), with a
 // small fake DOM built from index.html's ids and a fake fetch.
 //   node --test adapters/http/web/
-import { test, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
+import { restoreGlobalsAfterEach, setGlobal } from './fake-globals.mjs';
+
 const HTML = readFileSync(new URL('./index.html', import.meta.url), 'utf8');
 const API = '/api/v1/notifications';
-const GLOBALS = ['document', 'window', 'navigator', 'localStorage', 'fetch', 'console'];
+
+restoreGlobalsAfterEach(['document', 'window', 'navigator', 'localStorage', 'fetch', 'console']);
 
 /** A signed token for display: app.js only reads its claims. */
 function jwt(claims) {
@@ -104,21 +107,6 @@ const DEVICE = (id, extra = {}) => ({
   subscription_id: id, user_type: 'owner', locale: 'en', device: 'Chrome on Android', push_service: 'fcm',
   created_at: '2024-05-01T10:00:00Z', last_success_at: '2024-05-02T08:30:00Z', failure_count: 0, ...extra,
 });
-
-let saved;
-beforeEach(() => {
-  saved = GLOBALS.map((name) => [name, Object.getOwnPropertyDescriptor(globalThis, name)]);
-});
-afterEach(() => {
-  for (const [name, descriptor] of saved) {
-    if (descriptor) Object.defineProperty(globalThis, name, descriptor);
-    else delete globalThis[name];
-  }
-});
-
-function setGlobal(name, value) {
-  Object.defineProperty(globalThis, name, { value, configurable: true, writable: true, enumerable: true });
-}
 
 /**
  * Loads a fresh copy of the page in a browser without push (so no service

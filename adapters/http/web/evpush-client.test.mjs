@@ -1,9 +1,10 @@
 // Tests of evpush-client.js with Node's test runner and small fakes of the
 // browser: navigator.serviceWorker, PushManager, Notification, fetch, localStorage.
 //   node --test adapters/http/web/
-import { test, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { restoreGlobalsAfterEach, setGlobal } from './fake-globals.mjs';
 import {
   isSupported, subscribe, unsubscribe, migrate, sendTest, status, urlBase64ToUint8Array,
   devices, removeDevice, preferences, setPreferences,
@@ -20,24 +21,7 @@ const TOKEN = 'header.payload.signature';
 const OLD_ENDPOINT = 'https://fcm.googleapis.com/fcm/send/old-endpoint';
 const NEW_ENDPOINT = 'https://fcm.googleapis.com/fcm/send/new-endpoint';
 
-const GLOBALS = ['navigator', 'window', 'PushManager', 'Notification', 'fetch', 'localStorage'];
-let saved;
-
-beforeEach(() => {
-  saved = GLOBALS.map((name) => [name, Object.getOwnPropertyDescriptor(globalThis, name)]);
-});
-
-afterEach(() => {
-  for (const [name, descriptor] of saved) {
-    if (descriptor) Object.defineProperty(globalThis, name, descriptor);
-    else delete globalThis[name];
-  }
-});
-
-// defineProperty, not assignment: newer Node versions have a read-only navigator.
-function setGlobal(name, value) {
-  Object.defineProperty(globalThis, name, { value, configurable: true, writable: true, enumerable: true });
-}
+restoreGlobalsAfterEach(['navigator', 'window', 'PushManager', 'Notification', 'fetch', 'localStorage']);
 
 class FakeSubscription {
   constructor(endpoint, key, pushManager) {

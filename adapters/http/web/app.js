@@ -1,12 +1,14 @@
 // The demo page: sign in with a development token, subscribe this device,
 // send a test notification, start and stop a charging session, and watch the
-// notifications arrive. On load it calls migrate(), which moves this device's
+// notifications arrive; once signed in, list the user's devices (remove one)
+// and switch each kind of notification on or off. On load it calls migrate(), which moves this device's
 // subscription to the service's current VAPID key after a rotation, without a
 // prompt. Every piece of text from the server or a push goes through
 // textContent, never innerHTML.
 
 import {
   isSupported, subscribe, unsubscribe, migrate, sendTest, status, apiFetch,
+  devices, removeDevice, preferences, setPreferences,
   UnsupportedError, PermissionDeniedError, AuthError, ValidationError,
   RateLimitError, ServerError,
 } from './evpush-client.js';
@@ -16,6 +18,14 @@ const SESSION_KEY = 'evpush-demo-session';
 const SUBSCRIPTION_KEY = 'evpush-demo-subscription-id';
 
 const $ = (id) => document.getElementById(id);
+
+/** The kinds of notification each role gets, with the label of their checkbox. */
+const KINDS = {
+  client: { charging_started: 'Charging started', charging_completed: 'Charging completed' },
+  owner: { new_session: 'New session at my station', session_completed: 'Session completed at my station' },
+};
+
+const PUSH_SERVICES = { fcm: 'Google FCM', mozilla: 'Mozilla', apple: 'Apple', wns: 'Windows WNS' };
 
 // --- small storage helpers (storage may be blocked: the page still works) ---
 
@@ -90,6 +100,13 @@ function showLastNotification(payload) {
   title.textContent = payload?.title ?? '';
   el.replaceChildren(title, document.createTextNode(payload?.body ?? ''));
   el.classList.remove('muted');
+}
+
+/** A server date for people: 'never' when there is none. */
+function formatDate(iso) {
+  if (!iso) return 'never';
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 /** Why push is unavailable here, in words a user can act on. */
@@ -174,6 +191,102 @@ async function describeStatus(moved) {
   return `Ready. Notifications ${permission}; this device is ${sub}.${describeMigration(moved ?? s.migration)}`;
 }
 
+// --- my devices and preferences (signed in only) ---
+
+/** One line of "My devices": what the device is, its dates, and its Remove button. */
+function deviceItem(device) {
+  const item = document.createElement('li');
+  item.dataset.subscriptionId = device.subscription_id;
+  const title = document.createElement('span');
+  const name = document.createElement('strong');
+  name.textContent = device.device || 'Unknown browser';
+  title.append(name);
+  if (device.current) {
+    item.classList.add('current');
+    const mark = document.createElement('span');
+    mark.className = 'this-device';
+    mark.textContent = 'this device';
+    title.append(' ', mark);
+  }
+  const facts = document.createElement('span');
+  facts.className = 'device-facts';
+  const service = PUSH_SERVICES[device.push_service] ?? device.push_service;
+  facts.textContent = `${service} · added ${formatDate(device.created_at)} · last delivered ${formatDate(device.last_success_at)}`;
+  const remove = document.createElement('button');
+  remove.type = 'button';
+  remove.className = 'remove secondary';
+  remove.textContent = 'Remove';
+  remove.addEventListener('click', () => run(remove, 'Removing the device…', async () => {
+    const { current } = await removeDevice(device.subscription_id, { token: needToken() });
+    if (current) {
+      save(SUBSCRIPTION_KEY, null);
+      showSubscriptionId(null);
+    }
+    await showDevices();
+    return `Removed ${current ? 'this device' : name.textContent}: it gets no more notifications.`;
+  }));
+  item.append(title, facts, remove);
+  return item;
+}
+
+async function showDevices() {
+  const list = await devices({ token: needToken() });
+  const empty = document.createElement('li');
+  empty.className = 'muted';
+  empty.textContent = 'No device receives notifications yet.';
+  $('devices').replaceChildren(...(list.length > 0 ? list.map(deviceItem) : [empty]));
+}
+
+/** The checkbox of one kind: a change is saved at once, and undone when the server refuses it. */
+function kindCheckbox(userType, kind, label, on) {
+  const box = document.createElement('input');
+  box.type = 'checkbox';
+  box.id = `pref-${kind}`;
+  box.checked = on;
+  box.addEventListener('change', () => run(box, 'Saving…', async () => {
+    try {
+      const saved = await setPreferences({ userType, kinds: { [kind]: box.checked } }, { token: needToken() });
+      box.checked = saved.kinds?.[kind] !== false;
+    } catch (err) {
+      box.checked = !box.checked;
+      throw err;
+    }
+    return `${label}: notifications ${box.checked ? 'on' : 'off'}.`;
+  }));
+  const row = document.createElement('label');
+  row.className = 'check';
+  row.append(box, ` ${label}`);
+  return row;
+}
+
+async function showPreferences() {
+  const userType = tokenUserType();
+  const prefs = await preferences({ token: needToken(), userType });
+  const kinds = Object.entries(KINDS[userType] ?? {});
+  $('preference-kinds').replaceChildren(
+    ...kinds.map(([kind, label]) => kindCheckbox(userType, kind, label, prefs.kinds?.[kind] !== false)),
+  );
+}
+
+/** A part that could not load says why in its own place, not in the status line other actions use. */
+function showLoadError(container, what, err) {
+  const note = document.createElement(container.tagName === 'UL' ? 'li' : 'p');
+  note.className = 'load-error';
+  note.textContent = `Could not load ${what}: ${describeError(err)}`;
+  container.replaceChildren(note);
+}
+
+/** Shows the signed-in user's devices and preferences; hides both when nobody is signed in. */
+async function showAccount() {
+  $('my-devices').hidden = !token;
+  $('preferences').hidden = !token;
+  if (!token) return;
+  await Promise.all([
+    showDevices().catch((err) => showLoadError($('devices'), 'your devices', err)),
+    showPreferences().catch((err) => showLoadError($('preference-kinds'), 'your preferences', err)),
+  ]);
+}
+
 // --- actions ---
 
 $('sign-in').addEventListener('click', (e) => run(e.currentTarget, 'Signing in…', async () => {
@@ -191,6 +304,7 @@ $('sign-in').addEventListener('click', (e) => run(e.currentTarget, 'Signing in�
   token = result.token;
   save(TOKEN_KEY, token);
   showSignedIn();
+  await showAccount();
   const hours = Math.round((result.expires_in ?? 0) / 360) / 10;
   let text = `Signed in as ${userId} (${userType})${hours ? `, token valid ${hours} h` : ''}.`;
   if (isSupported() && (await status({ token })).subscribed) {
@@ -203,6 +317,7 @@ $('subscribe').addEventListener('click', (e) => run(e.currentTarget, 'Subscribin
   const { subscriptionId } = await subscribe({ token: needToken(), userType: tokenUserType() });
   save(SUBSCRIPTION_KEY, subscriptionId);
   showSubscriptionId(subscriptionId);
+  await showAccount();
   const s = await status({ token });
   return `Subscribed: notifications will arrive on this device (${s.endpoint}).`;
 }));
@@ -217,6 +332,7 @@ $('unsubscribe').addEventListener('click', (e) => run(e.currentTarget, 'Unsubscr
   const removed = await unsubscribe({ token: needToken() });
   save(SUBSCRIPTION_KEY, null);
   showSubscriptionId(null);
+  await showAccount();
   return removed ? 'Unsubscribed: this device gets no more notifications.' : 'This device was not subscribed.';
 }));
 
@@ -244,6 +360,7 @@ $('stop-charging').addEventListener('click', (e) => run(e.currentTarget, 'Stoppi
 showSignedIn();
 showSession();
 showSubscriptionId(load(SUBSCRIPTION_KEY));
+showAccount();
 
 if (isSupported()) {
   const sw = navigator.serviceWorker;

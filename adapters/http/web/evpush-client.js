@@ -3,6 +3,8 @@
 //   import { subscribe, migrate, sendTest } from '/static/evpush-client.js';
 //   migrate({ token: jwt });   // on every page load: follows the service's VAPID key rotation
 //   const { subscriptionId } = await subscribe({ token: jwt, userType: 'client' }); // on a click
+//   const list = await devices();           // the user's devices, this one `current`
+//   await setPreferences({ kinds: { new_session: false } }, { token: jwt });
 //
 // It is the flow of the API guide (section 5, "Интеграция с PWA") made reusable:
 // support checks, service worker registration, permission, VAPID key, push
@@ -20,9 +22,10 @@
 const API = '/api/v1/notifications';
 
 /**
- * localStorage key holding `{token, userType, locale, baseUrl, endpoint}` of
- * the last registration: what the server knows this browser as (endpoint) and
- * under which settings, so that a move to a new key re-registers it the same way.
+ * localStorage key holding `{token, userType, locale, baseUrl, endpoint,
+ * subscriptionId}` of the last registration: what the server knows this
+ * browser as (endpoint, and the id devices() lists it under) and under which
+ * settings, so that a move to a new key re-registers it the same way.
  */
 export const STORAGE_KEY = 'evpush';
 
@@ -111,7 +114,7 @@ export class RateLimitError extends EvpushError {
 }
 
 /**
- * Any other non-2xx answer (403, 404, 409, 413, 500, 503, …). `.retryAfter` is
+ * Any other non-2xx answer (403, 409, 413, 500, 503, …). `.retryAfter` is
  * set when the server sent `Retry-After` (503 does).
  */
 export class ServerError extends EvpushError {
@@ -121,6 +124,19 @@ export class ServerError extends EvpushError {
     this.name = 'ServerError';
     /** @type {number|null} */
     this.retryAfter = info.retryAfter ?? null;
+  }
+}
+
+/**
+ * HTTP 404: what the call names does not exist for this user (an unknown
+ * device, or another user's: the server answers both alike). A ServerError,
+ * so code written before it was added, testing `status === 404`, keeps working.
+ */
+export class NotFoundError extends ServerError {
+  /** @param {string} message @param {{status?: number, detail?: string, retryAfter?: number|null}} [info] */
+  constructor(message, info) {
+    super(message, info);
+    this.name = 'NotFoundError';
   }
 }
 
@@ -231,6 +247,8 @@ function errorFor(response, data) {
   switch (status) {
     case 401:
       return new AuthError(message, { status, detail });
+    case 404:
+      return new NotFoundError(message, { status, detail, retryAfter });
     case 422:
       return new ValidationError(message, {
         status, detail, errors: Array.isArray(data.errors) ? data.errors : [],
@@ -244,8 +262,9 @@ function errorFor(response, data) {
 
 /**
  * Calls a JSON endpoint of the EvPower API and returns the parsed body; every
- * non-2xx answer becomes the matching error class (401 → AuthError, 422 →
- * ValidationError, 429 → RateLimitError, others → ServerError), a network
+ * non-2xx answer becomes the matching error class (401 → AuthError, 404 →
+ * NotFoundError, 422 → ValidationError, 429 → RateLimitError, others →
+ * ServerError), a network
  * failure an EvpushError. The demo page uses it for the charging endpoints.
  * @param {string} url
  * @param {{method?: string, token?: string, body?: unknown}} [options]
@@ -369,13 +388,30 @@ function forget() {
 }
 
 /**
- * Remembers the settings here and hands them to the service worker, which has
- * no localStorage and needs them to re-register by itself on
- * `pushsubscriptionchange`.
+ * Remembers the settings and the subscription's id here, and hands the
+ * settings to the service worker, which has no localStorage and needs them to
+ * re-register by itself on `pushsubscriptionchange`.
  */
-function keep(worker, settings) {
-  remember(settings);
+function keep(worker, settings, subscriptionId) {
+  remember({ ...settings, subscriptionId });
   worker?.postMessage({ type: 'evpush:config', ...settings });
+}
+
+/** The token and baseUrl given, else the ones remembered from the last registration. */
+function withRemembered({ token, baseUrl }, stored = recall()) {
+  return { token: token || stored.token, baseUrl: baseUrl ?? stored.baseUrl ?? '' };
+}
+
+/**
+ * Drops this browser's push subscription (when there is one) and every copy
+ * of its settings: here and the service worker's, which holds the token.
+ */
+async function dropLocally(subscription) {
+  await subscription?.unsubscribe();
+  forget();
+  if (!isSupported()) return;
+  const registration = await currentRegistration();
+  registration?.active?.postMessage({ type: 'evpush:config-clear' });
 }
 
 // Moves of the subscription run one at a time: a page calls migrate() on load
@@ -496,7 +532,7 @@ async function moveTo(registration, key, settings, { pushTimeoutMs, worker }) {
   if (held && held !== stored.endpoint) remember({ ...stored, endpoint: held });
   const subscription = await subscriptionWithKey(registration, key, pushTimeoutMs);
   const result = await postSubscription(subscription, key, settings);
-  keep(worker, { ...settings, endpoint: subscription.endpoint });
+  keep(worker, { ...settings, endpoint: subscription.endpoint }, result.subscription_id);
   await retire([held, existing?.endpoint].filter((e) => e && e !== subscription.endpoint), settings);
   return { result, subscription };
 }
@@ -524,12 +560,7 @@ async function migrateNow({ token, baseUrl, pushTimeoutMs = 30000 } = {}) {
   // steps 2 and 4 (or the push service dropped it); finish it.
   if (!existing && !stored.endpoint) return { state: 'no-subscription' };
 
-  const settings = {
-    token: token || stored.token,
-    userType: stored.userType,
-    locale: stored.locale,
-    baseUrl: baseUrl ?? stored.baseUrl ?? '',
-  };
+  const settings = { ...withRemembered({ token, baseUrl }, stored), userType: stored.userType, locale: stored.locale };
   const key = await fetchCurrentKey(settings.baseUrl);
   const registered = existing && (stored.endpoint ?? existing.endpoint) === existing.endpoint;
   if (registered && sameBytes(subscribedKey(existing), key)) {
@@ -649,11 +680,7 @@ export async function unsubscribe({ token, baseUrl = '' } = {}) {
   const result = await apiFetch(apiUrl(baseUrl, '/unsubscribe'), {
     method: 'POST', token, body: { endpoint: subscription.endpoint },
   });
-  await subscription.unsubscribe();
-  forget();
-  // The worker keeps a copy of the token for pushsubscriptionchange: drop it too.
-  const registration = await currentRegistration();
-  registration?.active?.postMessage({ type: 'evpush:config-clear' });
+  await dropLocally(subscription);
   return result.success === true;
 }
 
@@ -667,6 +694,92 @@ export async function unsubscribe({ token, baseUrl = '' } = {}) {
 export async function sendTest({ token, baseUrl = '' } = {}) {
   requireToken(token);
   return apiFetch(apiUrl(baseUrl, '/test'), { method: 'POST', token });
+}
+
+// ---------------------------------------------------------------------------
+// Devices and preferences
+//
+// What the user gets, on which devices: the server's lists under the user's
+// JWT. The token and baseUrl default to the ones remembered from the last
+// subscribe() or migrate(); with neither given nor remembered, AuthError.
+
+/** Calls the API with the given or remembered token; answers the body's `data`. */
+async function accountData(path, options, { method = 'GET', body } = {}) {
+  const { token, baseUrl } = withRemembered(options);
+  requireToken(token);
+  const result = await apiFetch(apiUrl(baseUrl, path), { method, token, body });
+  return result.data;
+}
+
+/**
+ * A device the user receives notifications on: the server's fields, and
+ * `current`, true for this browser's own subscription.
+ * @typedef {{subscription_id: string, user_type: string, locale: string, device: string,
+ *   push_service: string, created_at: string, last_success_at: string|null, failure_count: number,
+ *   current: boolean}} Device
+ */
+
+/**
+ * Lists the signed-in user's devices (`GET /subscriptions`): only the user's
+ * own, never their endpoints or keys. This browser's is the one whose id the
+ * last subscribe() or migrate() remembered; none is current when this browser
+ * is not subscribed (or was subscribed by an older version of this script).
+ * @param {{token?: string, baseUrl?: string}} [options]
+ * @returns {Promise<Device[]>}
+ * @throws {AuthError|RateLimitError|ServerError|EvpushError}
+ */
+export async function devices(options = {}) {
+  const list = await accountData('/subscriptions', options);
+  const own = recall().subscriptionId;
+  return (Array.isArray(list) ? list : []).map((d) => ({ ...d, current: own != null && d.subscription_id === own }));
+}
+
+/**
+ * Removes one of the user's devices (`DELETE /subscriptions/{id}`): it gets no
+ * more notifications. When it is this browser's own, the browser's push
+ * subscription is dropped too and the settings forgotten, as unsubscribe()
+ * does (only once the server has answered, so a failed call can be retried).
+ * @param {string} id the device's `subscription_id`
+ * @param {{token?: string, baseUrl?: string}} [options]
+ * @returns {Promise<{current: boolean}>} current: it was this browser's own device
+ * @throws {NotFoundError} unknown id, or another user's
+ * @throws {AuthError|RateLimitError|ServerError|EvpushError}
+ */
+export async function removeDevice(id, options = {}) {
+  await accountData(`/subscriptions/${encodeURIComponent(id)}`, options, { method: 'DELETE' });
+  const current = id === recall().subscriptionId;
+  if (current) await dropLocally(isSupported() ? await currentSubscription() : null);
+  return { current };
+}
+
+/**
+ * The user's notification preferences (`GET /preferences`): `kinds` maps every
+ * kind of the role to on/off (all on by default); `categories` holds only the
+ * categories the user switched (any other category is on).
+ * @param {{token?: string, baseUrl?: string, userType?: 'client'|'owner'}} [options]
+ *   userType: default the token's role
+ * @returns {Promise<{user_type: string, kinds: Object<string, boolean>, categories: Object<string, boolean>}>}
+ * @throws {AuthError|RateLimitError|ServerError|EvpushError} ServerError 403: userType is not the token's role
+ */
+export async function preferences({ userType, ...options } = {}) {
+  const query = userType ? `?user_type=${encodeURIComponent(userType)}` : '';
+  return accountData(`/preferences${query}`, options);
+}
+
+/**
+ * Switches kinds and categories on or off (`PUT /preferences`); only those
+ * named change.
+ * @param {{kinds?: Object<string, boolean>, categories?: Object<string, boolean>, userType?: 'client'|'owner'}} change
+ *   userType: default the token's role
+ * @param {{token?: string, baseUrl?: string}} [options]
+ * @returns {Promise<{user_type: string, kinds: Object<string, boolean>, categories: Object<string, boolean>}>}
+ *   all the preferences after the change, as preferences() answers them
+ * @throws {ValidationError} a kind the role does not have (`errors` names it, e.g. `kinds.foo`)
+ * @throws {AuthError|RateLimitError|ServerError|EvpushError} ServerError 403: userType is not the token's role
+ */
+export async function setPreferences({ kinds, categories, userType } = {}, options = {}) {
+  const body = { user_type: userType, kinds, categories }; // JSON leaves out what is undefined
+  return accountData('/preferences', options, { method: 'PUT', body });
 }
 
 /**

@@ -1,13 +1,15 @@
 // Tests of evpush-client.js with Node's test runner and small fakes of the
 // browser: navigator.serviceWorker, PushManager, Notification, fetch, localStorage.
 //   node --test adapters/http/web/
-import { test, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { restoreGlobalsAfterEach, setGlobal } from './fake-globals.mjs';
 import {
   isSupported, subscribe, unsubscribe, migrate, sendTest, status, urlBase64ToUint8Array,
+  devices, removeDevice, preferences, setPreferences,
   EvpushError, UnsupportedError, PermissionDeniedError, AuthError, ValidationError,
-  RateLimitError, ServerError,
+  RateLimitError, ServerError, NotFoundError,
 } from './evpush-client.js';
 
 // A VAPID public key as the server sends it: 65 bytes, base64url, no padding.
@@ -19,24 +21,7 @@ const TOKEN = 'header.payload.signature';
 const OLD_ENDPOINT = 'https://fcm.googleapis.com/fcm/send/old-endpoint';
 const NEW_ENDPOINT = 'https://fcm.googleapis.com/fcm/send/new-endpoint';
 
-const GLOBALS = ['navigator', 'window', 'PushManager', 'Notification', 'fetch', 'localStorage'];
-let saved;
-
-beforeEach(() => {
-  saved = GLOBALS.map((name) => [name, Object.getOwnPropertyDescriptor(globalThis, name)]);
-});
-
-afterEach(() => {
-  for (const [name, descriptor] of saved) {
-    if (descriptor) Object.defineProperty(globalThis, name, descriptor);
-    else delete globalThis[name];
-  }
-});
-
-// defineProperty, not assignment: newer Node versions have a read-only navigator.
-function setGlobal(name, value) {
-  Object.defineProperty(globalThis, name, { value, configurable: true, writable: true, enumerable: true });
-}
+restoreGlobalsAfterEach(['navigator', 'window', 'PushManager', 'Notification', 'fetch', 'localStorage']);
 
 class FakeSubscription {
   constructor(endpoint, key, pushManager) {
@@ -215,8 +200,8 @@ test('subscribe registers the worker, subscribes with the VAPID key and posts th
   assert.equal(calls.fetch[0].headers.Authorization, undefined, 'the VAPID key is public');
 
   const settings = { token: TOKEN, userType: 'owner', locale: 'en', baseUrl: '', endpoint: NEW_ENDPOINT };
-  assert.deepEqual(JSON.parse(store.get('evpush')), settings);
-  assert.deepEqual(calls.workerMessages, [{ type: 'evpush:config', ...settings }]);
+  assert.deepEqual(JSON.parse(store.get('evpush')), { ...settings, subscriptionId: 'sub-uuid-1' }, 'the id marks devices()');
+  assert.deepEqual(calls.workerMessages, [{ type: 'evpush:config', ...settings }], 'the worker needs no id');
 });
 
 test('subscribe defaults: user_type client, locale from navigator.language, baseUrl and worker URL honoured', async () => {
@@ -489,7 +474,7 @@ test('migrate with another key: unsubscribe, subscribe with the current key, POS
   assert.deepEqual(remove.body, { endpoint: OLD_ENDPOINT });
 
   const now = { ...REGISTERED, endpoint: NEW_ENDPOINT };
-  assert.deepEqual(JSON.parse(store.get('evpush')), now);
+  assert.deepEqual(JSON.parse(store.get('evpush')), { ...now, subscriptionId: 'sub-uuid-1' });
   assert.deepEqual(calls.workerMessages, [{ type: 'evpush:config', ...now }]);
 });
 
@@ -754,6 +739,144 @@ test('status shape: subscribed, not subscribed, unsupported', async () => {
 
   delete globalThis.Notification;
   assert.equal((await status()).permission, 'unsupported');
+});
+
+// --- devices, removeDevice, preferences, setPreferences ---
+
+const SUBSCRIPTIONS = '/api/v1/notifications/subscriptions';
+const PREFERENCES = '/api/v1/notifications/preferences';
+const DEVICE = (id, extra = {}) => ({
+  subscription_id: id, user_type: 'owner', locale: 'ru', device: 'Chrome on Android', push_service: 'fcm',
+  created_at: '2024-05-01T10:00:00Z', last_success_at: null, failure_count: 0, ...extra,
+});
+const LISTED = { success: true, data: [DEVICE('sub-uuid-1'), DEVICE('sub-old-phone', { device: 'Safari on iOS', push_service: 'apple' })] };
+const OWNER_PREFS = { user_type: 'owner', kinds: { new_session: false, session_completed: true }, categories: {} };
+const SUBSCRIBED = { ...REGISTERED, endpoint: OLD_ENDPOINT, subscriptionId: 'sub-uuid-1' };
+
+test('devices lists the server\'s devices and marks this browser\'s own as current', async () => {
+  const { calls } = fakeBrowser({ routes: { [`GET ${SUBSCRIPTIONS}`]: () => json(LISTED) }, stored: SUBSCRIBED });
+  const list = await devices({ token: 'fresh.jwt.token' });
+  assert.deepEqual(list, [{ ...LISTED.data[0], current: true }, { ...LISTED.data[1], current: false }]);
+  assert.equal(calls.fetch[0].headers.Authorization, 'Bearer fresh.jwt.token');
+});
+
+test('devices marks the subscription subscribe() just registered', async () => {
+  fakeBrowser({ routes: { [`GET ${SUBSCRIPTIONS}`]: () => json(LISTED) } });
+  await subscribe({ token: TOKEN, userType: 'owner' });
+  assert.deepEqual((await devices()).map((d) => [d.subscription_id, d.current]), [['sub-uuid-1', true], ['sub-old-phone', false]]);
+});
+
+test('devices marks none current when this browser is not subscribed', async () => {
+  fakeBrowser({ routes: { [`GET ${SUBSCRIPTIONS}`]: () => json(LISTED) } });
+  assert.deepEqual((await devices({ token: TOKEN })).map((d) => d.current), [false, false]);
+});
+
+test('the account functions take the remembered token and baseUrl, and need one', async () => {
+  const { calls } = fakeBrowser({
+    routes: { [`GET ${SUBSCRIPTIONS}`]: () => json(LISTED) },
+    stored: { ...SUBSCRIBED, baseUrl: 'https://push.example' },
+  });
+  await devices();
+  assert.equal(calls.fetch[0].url, `https://push.example${SUBSCRIPTIONS}`);
+  assert.equal(calls.fetch[0].headers.Authorization, `Bearer ${TOKEN}`);
+
+  const { calls: none } = fakeBrowser();
+  await assert.rejects(devices(), AuthError);
+  await assert.rejects(removeDevice('sub-uuid-1'), AuthError);
+  await assert.rejects(preferences(), AuthError);
+  await assert.rejects(setPreferences({ kinds: { new_session: false } }), AuthError);
+  assert.equal(none.fetch.length, 0);
+});
+
+test('removeDevice of another device deletes it on the server and leaves this browser subscribed', async () => {
+  const { calls, pm, store } = fakeBrowser({
+    existingKey: KEY_BYTES,
+    stored: SUBSCRIBED,
+    routes: { [`DELETE ${SUBSCRIPTIONS}/sub%2Fold`]: () => json({ success: true, message: 'Push subscription removed successfully' }) },
+  });
+  assert.deepEqual(await removeDevice('sub/old', { token: TOKEN }), { current: false });
+  assert.deepEqual(calls.log, [`DELETE ${SUBSCRIPTIONS}/sub%2Fold`]);
+  assert.equal(calls.fetch[0].headers.Authorization, `Bearer ${TOKEN}`);
+  assert.equal(pm.current.unsubscribed, false);
+  assert.deepEqual(JSON.parse(store.get('evpush')), SUBSCRIBED);
+  assert.deepEqual(calls.workerMessages, []);
+});
+
+test('removeDevice of this browser\'s own device also unsubscribes the browser and forgets the settings', async () => {
+  const { calls, pm, store } = fakeBrowser({
+    existingKey: KEY_BYTES,
+    stored: SUBSCRIBED,
+    routes: { [`DELETE ${SUBSCRIPTIONS}/sub-uuid-1`]: () => json({ success: true, message: 'Push subscription removed successfully' }) },
+  });
+  const sub = pm.current;
+  assert.deepEqual(await removeDevice('sub-uuid-1'), { current: true });
+  assert.deepEqual(calls.log, [`DELETE ${SUBSCRIPTIONS}/sub-uuid-1`, `browser unsubscribe ${OLD_ENDPOINT}`], 'server first');
+  assert.equal(sub.unsubscribed, true);
+  assert.equal(store.has('evpush'), false);
+  assert.deepEqual(calls.workerMessages, [{ type: 'evpush:config-clear' }]);
+});
+
+test('removeDevice of an unknown or another user\'s id: NotFoundError, and this browser stays subscribed', async () => {
+  const { pm, store } = fakeBrowser({ existingKey: KEY_BYTES, stored: SUBSCRIBED }); // unrouted: 404
+  const err = await removeDevice('sub-uuid-1').catch((e) => e);
+  assert.ok(err instanceof NotFoundError);
+  assert.ok(err instanceof ServerError, 'a ServerError still, for code that tests status 404');
+  assert.equal(err.name, 'NotFoundError');
+  assert.equal(err.status, 404);
+  assert.equal(err.detail, 'Not found');
+  assert.equal(pm.current.unsubscribed, false);
+  assert.deepEqual(JSON.parse(store.get('evpush')), SUBSCRIBED);
+});
+
+test('preferences gets the user\'s preferences, for the token\'s role or the one named', async () => {
+  const { calls } = fakeBrowser({ routes: { [`GET ${PREFERENCES}`]: () => json({ success: true, data: OWNER_PREFS }) } });
+  assert.deepEqual(await preferences({ token: TOKEN }), OWNER_PREFS);
+  assert.deepEqual(await preferences({ token: TOKEN, userType: 'owner', baseUrl: 'https://push.example' }), OWNER_PREFS);
+  assert.deepEqual(calls.fetch.map((c) => `${c.method} ${c.url} ${c.headers.Authorization}`), [
+    `GET ${PREFERENCES} Bearer ${TOKEN}`,
+    `GET https://push.example${PREFERENCES}?user_type=owner Bearer ${TOKEN}`,
+  ]);
+});
+
+test('setPreferences puts only what changes and answers all the preferences', async () => {
+  const { calls } = fakeBrowser({ routes: { [`PUT ${PREFERENCES}`]: () => json({ success: true, data: OWNER_PREFS }) } });
+  assert.deepEqual(await setPreferences({ userType: 'owner', kinds: { new_session: false } }, { token: TOKEN }), OWNER_PREFS);
+  await setPreferences({ categories: { marketing: false } }, { token: TOKEN });
+  assert.deepEqual(calls.fetch.map((c) => [c.method, c.url, c.headers.Authorization, c.body]), [
+    ['PUT', PREFERENCES, `Bearer ${TOKEN}`, { user_type: 'owner', kinds: { new_session: false } }],
+    ['PUT', PREFERENCES, `Bearer ${TOKEN}`, { categories: { marketing: false } }],
+  ]);
+});
+
+test('the account functions map 401/403/404/422/429/5xx to the typed errors', async () => {
+  const calls = {
+    devices: () => devices({ token: TOKEN }),
+    removeDevice: () => removeDevice('sub-x', { token: TOKEN }),
+    preferences: () => preferences({ token: TOKEN, userType: 'client' }),
+    setPreferences: () => setPreferences({ kinds: { foo: false } }, { token: TOKEN }),
+  };
+  const unknownKind = { success: false, detail: 'Invalid preferences', errors: [{ field: 'kinds.foo', message: 'unknown notification kind' }] };
+  const answers = [
+    [json({ success: false, detail: 'Token expired' }, 401), AuthError, {}],
+    [json({ success: false, detail: 'user_type does not match the token' }, 403), ServerError, {}],
+    [json({ success: false, detail: 'Push subscription not found' }, 404), NotFoundError, {}],
+    [json(unknownKind, 422), ValidationError, { errors: unknownKind.errors }],
+    [json({ success: false, detail: 'Slow down' }, 429, { 'Retry-After': '7' }), RateLimitError, { retryAfter: 7 }],
+    [json({ success: false, detail: 'internal error' }, 500), ServerError, {}],
+    [json({ success: false, detail: 'Service unavailable' }, 503, { 'Retry-After': '3' }), ServerError, { retryAfter: 3 }],
+  ];
+  for (const [name, call] of Object.entries(calls)) {
+    for (const [response, ErrorClass, fields] of answers) {
+      fakeBrowser();
+      setGlobal('fetch', async () => response.clone());
+      const err = await call().catch((e) => e);
+      const label = `${name} ${response.status}`;
+      assert.equal(err.constructor, ErrorClass, label);
+      assert.equal(err.status, response.status, label);
+      assert.equal(err.detail, (await response.clone().json()).detail, label);
+      for (const [field, value] of Object.entries(fields)) assert.deepEqual(err[field], value, label);
+    }
+  }
 });
 
 test('the module imports in Node without browser globals', async () => {

@@ -107,6 +107,8 @@ func (m Messages) Event(ev ChargingEvent, role UserType, locale string) Notifica
 		n.Data["amount"] = ev.Amount.Float()
 		n.Data["currency"] = Currency
 	}
+	// The driver's bill stays on screen until they see it.
+	n.RequireInteraction = typ == TypeChargingCompleted
 	return n
 }
 

@@ -168,6 +168,8 @@ func TestEventNotification(t *testing.T) {
 			require.Equal(t, domain.UrgencyHigh, n.Urgency)
 			require.Equal(t, domain.DefaultIcon, n.Icon)
 			require.Equal(t, domain.DefaultBadge, n.Badge)
+			require.Equal(t, tt.wantType == domain.TypeChargingCompleted, n.RequireInteraction,
+				"only the driver's bill stays on screen until seen")
 			require.NotContains(t, n.Body, "{", "unreplaced placeholder")
 			require.NotContains(t, n.Title, "{", "unreplaced placeholder")
 		})

@@ -15,12 +15,6 @@ const (
 	UrgencyHigh    Urgency = "high"
 )
 
-// Action is a notification button, as the Notifications API defines it.
-type Action struct {
-	Action string
-	Title  string
-}
-
 // Notification is what a device shows, plus how the push service should
 // treat it on the way (TTL, Urgency, Topic). The service worker reads the
 // visible part as JSON: see the webpush adapter for the wire shape.
@@ -30,6 +24,8 @@ type Notification struct {
 	Icon               string
 	Badge              string
 	Tag                string
+	// RequireInteraction keeps the notification on screen until the user
+	// acts on it (desktop browsers; phones keep every one in their tray).
 	RequireInteraction bool
 	// Renotify makes the device alert again when this notification replaces
 	// one with the same Tag (Notifications API); meaningless without a Tag.
@@ -37,7 +33,6 @@ type Notification struct {
 	// Timestamp is when the event happened, shown by the device instead of
 	// the arrival time; zero: not sent.
 	Timestamp time.Time
-	Actions   []Action
 	// Type and URL go into the payload's data object, with Data.
 	Type string
 	URL  string

@@ -266,13 +266,7 @@ type payload struct {
 	RequireInteraction bool           `json:"requireInteraction"`
 	Renotify           bool           `json:"renotify,omitempty"`
 	Timestamp          int64          `json:"timestamp,omitempty"` // ms since the Unix epoch
-	Actions            []action       `json:"actions,omitempty"`
 	Data               map[string]any `json:"data"`
-}
-
-type action struct {
-	Action string `json:"action"`
-	Title  string `json:"title"`
 }
 
 // Payload renders n as the push message body. It returns a fresh slice each
@@ -296,9 +290,6 @@ func Payload(n domain.Notification) ([]byte, error) {
 	// one would wrap.
 	if ms := n.Timestamp.UnixMilli(); ms > 0 {
 		p.Timestamp = ms
-	}
-	for _, a := range n.Actions {
-		p.Actions = append(p.Actions, action{Action: a.Action, Title: a.Title})
 	}
 	// No HTML escaping: the worker hands the texts to showNotification, never
 	// to HTML, and "<" as six bytes would break domain.MaxTextBytes' budget.

@@ -81,7 +81,6 @@ func sessionNotification() domain.Notification {
 		Badge:              domain.DefaultBadge,
 		Tag:                "session-abc",
 		RequireInteraction: true,
-		Actions:            []domain.Action{{Action: "open", Title: "Open"}},
 		Type:               "charging_started",
 		URL:                "/sessions/abc",
 		Data:               map[string]any{"session_id": "abc", "station_id": "12", "connector_id": float64(2)},
@@ -141,7 +140,7 @@ func TestSendDelivers(t *testing.T) {
 	require.Equal(t, true, got["requireInteraction"])
 	require.Equal(t, domain.DefaultIcon, got["icon"])
 	require.Equal(t, domain.DefaultBadge, got["badge"])
-	require.Equal(t, []any{map[string]any{"action": "open", "title": "Open"}}, got["actions"])
+	require.NotContains(t, got, "actions", "evpush sends no buttons")
 	require.Equal(t, map[string]any{
 		"type": "charging_started", "url": "/sessions/abc",
 		"session_id": "abc", "station_id": "12", "connector_id": float64(2),

@@ -150,10 +150,15 @@ func TestPWAInChromium(t *testing.T) {
 		Kind: domain.EventChargingStarted, SessionID: sessionID, StationID: "demo-station", ConnectorID: 1,
 		DriverID: "browser-driver",
 	}, domain.UserTypeClient, "en")
-	// With a button: a click on it must do what a click on the body does.
-	n.Actions = []domain.Action{{Action: "open", Title: "Open session"}}
 	n.Timestamp = time.UnixMilli(1_767_225_600_000)
 	payload, err := webpush.Payload(n)
+	require.NoError(t, err)
+	// With a button, as a payload from another sender may have (evpush
+	// sends none): a click on it must do what a click on the body does.
+	var withButton map[string]any
+	require.NoError(t, json.Unmarshal(payload, &withButton))
+	withButton["actions"] = []map[string]string{{"action": "open", "title": "Open session"}}
+	payload, err = json.Marshal(withButton)
 	require.NoError(t, err)
 	_, err = chromedp.Call(ctx, serviceworker.DeliverPushMessage, serviceworker.DeliverPushMessageParams{
 		Origin: origin, RegistrationID: serviceworker.RegistrationID(regID), Data: string(payload),

@@ -19,11 +19,11 @@ const (
 // treat it on the way (TTL, Urgency, Topic). The service worker reads the
 // visible part as JSON: see the webpush adapter for the wire shape.
 type Notification struct {
-	Title              string
-	Body               string
-	Icon               string
-	Badge              string
-	Tag                string
+	Title string
+	Body  string
+	Icon  string
+	Badge string
+	Tag   string
 	// RequireInteraction keeps the notification on screen until the user
 	// acts on it (desktop browsers; phones keep every one in their tray).
 	RequireInteraction bool

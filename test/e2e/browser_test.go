@@ -133,13 +133,17 @@ func TestPWAInChromium(t *testing.T) {
 	require.Equal(t, 65, keyLen)
 
 	// Sign in as a development user and start a session from the page.
+	// The sign-in ends by showing the account's devices and preferences,
+	// which moves the buttons below: click only once the page has settled
+	// (its status says so), or the click can land where a button was.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.ID("user-id"), "browser-driver"),
 		chromedp.Click(chromedp.ID("sign-in")),
 		waitText("#signed-in-as", "browser-driver"),
-		chromedp.Click(chromedp.ID("start-charging")),
-		waitText("#session-id", "-"),
 	))
+	waitStatus(t, ctx, "Signed in as browser-driver")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("start-charging"))))
+	waitStatus(t, ctx, "Charging started at")
 	sessionID, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("session-id")))
 	require.NoError(t, err)
 	sessionID = strings.TrimSpace(sessionID)

@@ -11,10 +11,12 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/evpower/evpush/domain"
 	"github.com/evpower/evpush/ports"
+	"github.com/evpower/evpush/test/storecontract"
 )
 
 var (
@@ -279,6 +281,27 @@ func (f *fakeCharging) InTx(_ context.Context, fn func(tx ports.ChargingTx) erro
 	f.sessions = tx.sessions
 	f.events = append(f.events, tx.events...)
 	return nil
+}
+
+// TestFakeChargingContract: the app's charging tests run on a fake that
+// behaves like the postgres store.
+func TestFakeChargingContract(t *testing.T) {
+	t.Parallel()
+	storecontract.ChargingStore(t, func(*testing.T) storecontract.Charging {
+		f := newFakeCharging()
+		return storecontract.Charging{
+			Store: f,
+			AddStation: func(_ *testing.T, st domain.Station) {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				f.stations[st.ID] = st
+			},
+			Enqueued: func(*testing.T) []domain.ChargingEvent {
+				_, events := f.committed()
+				return events
+			},
+		}
+	})
 }
 
 // committed returns the committed sessions and events.

@@ -1,9 +1,10 @@
-// Package storecontract holds the behavioural suite of the
-// ports.SubscriptionStore port. It runs against every implementation: the
-// postgres adapter on a real database, and the in-memory store the app's
-// unit tests use, so the fake cannot allow what the real store refuses (a
-// takeover, a user past the cap, a subscription bound to no key) and the
-// app's tests cannot pass on behaviour production does not have.
+// Package storecontract holds the behavioural suites of the
+// ports.SubscriptionStore and ports.ChargingStore ports. Each runs against
+// every implementation: the postgres adapter on a real database, and the
+// in-memory fake the app's unit tests use, so the fake cannot allow what
+// the real store refuses (a takeover, a user past the cap, a subscription
+// bound to no key, a second session on a busy connector) and the app's
+// tests cannot pass on behaviour production does not have.
 package storecontract
 
 import (

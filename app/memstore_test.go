@@ -125,9 +125,18 @@ func (m *memStore) trim(userID, endpoint string, maxPerUser int) {
 }
 
 func (m *memStore) DeleteForUser(_ context.Context, userID, endpoint string) error {
+	return m.deleteOne(func(s domain.Subscription) bool { return s.UserID == userID && s.Endpoint == endpoint })
+}
+
+func (m *memStore) DeleteByIDForUser(_ context.Context, userID, id string) error {
+	return m.deleteOne(func(s domain.Subscription) bool { return s.UserID == userID && s.ID == id })
+}
+
+// deleteOne deletes the subscription match picks, or answers ErrNotFound.
+func (m *memStore) deleteOne(match func(domain.Subscription) bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	i := m.index(func(s domain.Subscription) bool { return s.UserID == userID && s.Endpoint == endpoint })
+	i := m.index(match)
 	if i < 0 {
 		return domain.ErrNotFound
 	}

@@ -27,6 +27,10 @@ type SubscriptionStore interface {
 	// DeleteForUser removes the subscription with this endpoint if userID owns
 	// it; it returns domain.ErrNotFound otherwise (unknown and foreign alike).
 	DeleteForUser(ctx context.Context, userID, endpoint string) error
+	// DeleteByIDForUser removes the subscription with this id if userID owns
+	// it; it returns domain.ErrNotFound otherwise (unknown, malformed and
+	// foreign ids alike, so an id tells nothing about other users).
+	DeleteByIDForUser(ctx context.Context, userID, id string) error
 	// ListByUser returns the user's subscriptions, oldest first.
 	ListByUser(ctx context.Context, userID string) ([]domain.Subscription, error)
 	// ListForRecipients returns the subscriptions of each recipient in its

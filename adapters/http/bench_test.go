@@ -36,6 +36,12 @@ func (fakeApp) SendTest(context.Context, domain.Principal) (app.TestReport, erro
 	return app.TestReport{}, nil
 }
 
+func (fakeApp) Devices(context.Context, domain.Principal) ([]domain.Subscription, error) {
+	return nil, nil
+}
+
+func (fakeApp) RemoveDevice(context.Context, domain.Principal, string) error { return nil }
+
 // BenchmarkSubscribeHandler is POST /subscribe through gin, the JWT
 // middleware, body decoding and validation, without the database.
 func BenchmarkSubscribeHandler(b *testing.B) {

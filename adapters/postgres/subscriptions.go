@@ -240,6 +240,21 @@ func (s *Store) DeleteForUser(ctx context.Context, userID, endpoint string) erro
 	return nil
 }
 
+// DeleteByIDForUser implements ports.SubscriptionStore.
+func (s *Store) DeleteByIDForUser(ctx context.Context, userID, id string) error {
+	if !uuidRE.MatchString(id) {
+		return domain.ErrNotFound // ids come from URLs: not every one is a uuid
+	}
+	res := s.db.WithContext(ctx).Where("id = ? AND user_id = ?", id, userID).Delete(&subscriptionRow{})
+	if res.Error != nil {
+		return fmt.Errorf("error deleting subscription: %w", translate(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return domain.ErrNotFound
+	}
+	return nil
+}
+
 // ListByUser implements ports.SubscriptionStore.
 func (s *Store) ListByUser(ctx context.Context, userID string) ([]domain.Subscription, error) {
 	var rows []subscriptionRow

@@ -44,6 +44,7 @@ func SubscriptionStore(t *testing.T, newStore func(t *testing.T) ports.Subscript
 		{"ListForRecipients", listForRecipients},
 		{"GetUnknown", getUnknown},
 		{"DeleteForUser", deleteForUser},
+		{"DeleteByIDForUser", deleteByIDForUser},
 		{"DeleteByIDAndEndpoint", deleteByIDAndEndpoint},
 		{"RecordResult", recordResult},
 		{"DeleteFailing", deleteFailing},
@@ -370,6 +371,28 @@ func deleteForUser(t *testing.T, s ports.SubscriptionStore) {
 	require.NoError(t, s.DeleteForUser(ctx, "user-a", mine.Endpoint))
 	requireGone(t, s, mine.ID)
 	require.ErrorIs(t, s.DeleteForUser(ctx, "user-a", mine.Endpoint), domain.ErrNotFound, "already gone")
+}
+
+// deleteByIDForUser: the owner removes a device by its id; another user's,
+// an unknown and a malformed id are all ErrNotFound and delete nothing.
+func deleteByIDForUser(t *testing.T, s ports.SubscriptionStore) {
+	ctx := context.Background()
+	mine := upsert(t, s, NewSub(t, "user-a", domain.UserTypeOwner, NewEndpoint()))
+	foreign := upsert(t, s, NewSub(t, "user-b", domain.UserTypeClient, NewEndpoint()))
+
+	for name, id := range map[string]string{
+		"foreign id":   foreign.ID,
+		"unknown id":   "00000000-0000-4000-8000-000000000000",
+		"malformed id": "not-an-id",
+	} {
+		require.ErrorIs(t, s.DeleteByIDForUser(ctx, "user-a", id), domain.ErrNotFound, name)
+	}
+	get(t, s, foreign.ID)
+	get(t, s, mine.ID)
+
+	require.NoError(t, s.DeleteByIDForUser(ctx, "user-a", mine.ID), "any role of the owner")
+	requireGone(t, s, mine.ID)
+	require.ErrorIs(t, s.DeleteByIDForUser(ctx, "user-a", mine.ID), domain.ErrNotFound, "already gone")
 }
 
 func deleteByIDAndEndpoint(t *testing.T, s ports.SubscriptionStore) {

@@ -24,6 +24,8 @@ type Notifications interface {
 	SendTest(ctx context.Context, caller domain.Principal) (app.TestReport, error)
 	Devices(ctx context.Context, caller domain.Principal) ([]domain.Subscription, error)
 	RemoveDevice(ctx context.Context, caller domain.Principal, id string) error
+	Preferences(ctx context.Context, caller domain.Principal, userType string) (domain.Preferences, error)
+	SetPreferences(ctx context.Context, caller domain.Principal, userType string, kinds, categories map[string]bool) (domain.Preferences, error)
 }
 
 // Charging is the reference charging flow, for the charging endpoints.
@@ -111,6 +113,8 @@ func NewHandler(cfg Config) http.Handler {
 	authed.POST("/test", s.rateLimit(newLimiter(cfg.TestLimit)), s.handle(s.sendTest))
 	authed.GET("/subscriptions", s.handle(s.listDevices))
 	authed.DELETE("/subscriptions/:id", s.handle(s.removeDevice))
+	authed.GET("/preferences", s.handle(s.getPreferences))
+	authed.PUT("/preferences", s.handle(s.putPreferences))
 
 	if cfg.Charging != nil {
 		// The demo module (REFERENCE_CHARGING): drivers only, and one limit

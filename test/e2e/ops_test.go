@@ -302,6 +302,8 @@ func TestHealthAndReadiness(t *testing.T) {
 		{"POST", api + "/test", nil},
 		{"GET", api + "/subscriptions", nil},
 		{"DELETE", api + "/subscriptions/7b0e3c4a-0000-4000-8000-000000000000", nil},
+		{"GET", api + "/preferences", nil},
+		{"PUT", api + "/preferences", map[string]any{"kinds": map[string]any{"charging_started": false}}},
 		{"POST", chargingAPI + "/start", map[string]any{"station_id": "st-1", "connector_id": 1}},
 		{"POST", chargingAPI + "/stop", map[string]any{"session_id": "7b0e3c4a-0000-4000-8000-000000000000", "energy_kwh": 1}},
 	} {

@@ -90,6 +90,8 @@ func TestDocumentLoadsAndValidates(t *testing.T) {
 		"POST /api/v1/notifications/test":                 "bearer",
 		"GET /api/v1/notifications/subscriptions":         "bearer",
 		"DELETE /api/v1/notifications/subscriptions/{id}": "bearer",
+		"GET /api/v1/notifications/preferences":           "bearer",
+		"PUT /api/v1/notifications/preferences":           "bearer",
 		"POST /api/v1/charging/start":                     "bearer",
 		"POST /api/v1/charging/stop":                      "bearer",
 		"GET /healthz":                                    "public",

@@ -11,9 +11,9 @@ import (
 
 // TestDevicesAndPreferencesInChromium drives the demo page's account part
 // in a real browser against the real server: once signed in it lists the
-// user's devices (only theirs) and a checkbox per kind of the role; an
-// unchecked box switches the kind off on the server, and Remove deletes
-// the device there.
+// user's devices (only theirs, this one marked) and a checkbox per kind of
+// the role; an unchecked box switches the kind off on the server, and
+// Remove deletes the device there.
 func TestDevicesAndPreferencesInChromium(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -29,6 +29,13 @@ func TestDevicesAndPreferencesInChromium(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(e.URL+"/"),
 		chromedp.WaitVisible(chromedp.ID("sign-in")),
+	))
+	// This browser cannot subscribe (no vendor push service here): the phone
+	// plays this device, remembered as the client script remembers its own.
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](
+		`localStorage.setItem('evpush', JSON.stringify({subscriptionId: '`+phone+`'}))`))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.ID("user-id"), "browser-owner"),
 		chromedp.SetValue(chromedp.ID("user-type"), "owner"),
 		chromedp.Click(chromedp.ID("sign-in")),
@@ -39,6 +46,10 @@ func TestDevicesAndPreferencesInChromium(t *testing.T) {
 		`[...document.querySelectorAll('#devices li[data-subscription-id]')].map(li => li.dataset.subscriptionId)`))
 	require.NoError(t, err)
 	require.Equal(t, []string{phone, laptop}, listed, "the user's devices, oldest first, nobody else's")
+	current, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('#devices li.current')].map(li => li.dataset.subscriptionId)`))
+	require.NoError(t, err)
+	require.Equal(t, []string{phone}, current, "this device marked")
 	checked, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]bool](
 		`Object.fromEntries([...document.querySelectorAll('#preference-kinds input[type=checkbox]')].map(b => [b.id, b.checked]))`))
 	require.NoError(t, err)

@@ -18,9 +18,9 @@ func (s *Service) EventSubscriptions(ctx context.Context, ev domain.ChargingEven
 	if err := ev.Validate(); err != nil {
 		return nil, err
 	}
-	subs, err := s.subs.ListForRecipients(ctx, ev.Recipients())
+	subs, err := s.recipients(ctx, ev.Recipients())
 	if err != nil {
-		return nil, fmt.Errorf("error listing recipients: %w", err)
+		return nil, err
 	}
 	// After the listing: a fan-out retried for a database error counts once.
 	if ev.OwnerID == "" {
@@ -49,9 +49,20 @@ func (s *Service) MessageSubscriptions(ctx context.Context, m domain.UserMessage
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	subs, err := s.subs.ListForRecipients(ctx, []domain.Recipient{m.Recipient()})
+	return s.recipients(ctx, []domain.Recipient{m.Recipient()})
+}
+
+// recipients lists the devices that hear a notification: the recipients'
+// own, less those whose user switched it off, which the same query leaves
+// out and which are counted here (once per device, as each would have been
+// a push).
+func (s *Service) recipients(ctx context.Context, rs []domain.Recipient) ([]domain.Subscription, error) {
+	subs, skipped, err := s.subs.ListForRecipients(ctx, rs)
 	if err != nil {
 		return nil, fmt.Errorf("error listing recipients: %w", err)
+	}
+	for _, r := range skipped {
+		s.metrics.CountSkippedByPreference(r.Pref)
 	}
 	return subs, nil
 }

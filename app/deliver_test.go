@@ -49,14 +49,43 @@ func subIDs(tb testing.TB, subs []domain.Subscription) []string {
 	return ids
 }
 
+// TestEventSubscriptionsHonourPreferences: the owner switched new_session
+// off, so a start reaches the driver only (the owner's devices counted as
+// skipped), while the completion's session_completed still reaches both.
+func TestEventSubscriptionsHonourPreferences(t *testing.T) {
+	t.Parallel()
+	d := newDeps(t)
+	withStation(t, d)
+	withRecipientSubscriptions(t, d)
+	require.NoError(t, d.store.SetPreferences(t.Context(), ownerID, domain.UserTypeOwner,
+		[]domain.PrefSetting{{Pref: domain.KindPref(domain.TypeNewSession), Enabled: false}}))
+	ev := startedEvent(t)
+
+	subs, err := d.service(t).EventSubscriptions(t.Context(), ev)
+	require.NoError(t, err)
+	require.Equal(t, []string{"driver-client"}, subIDs(t, subs))
+	require.Equal(t, []domain.Pref{domain.KindPref(domain.TypeNewSession)}, d.metrics.skippedByPreference())
+
+	ev.Kind, ev.EnergyKWh, ev.Amount = domain.EventChargingCompleted, 12.5, 16663
+	subs, err = d.service(t).EventSubscriptions(t.Context(), ev)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"driver-client", "owner-owner"}, subIDs(t, subs))
+	require.Len(t, d.metrics.skippedByPreference(), 1, "nothing more skipped")
+}
+
 func TestEventSubscriptions(t *testing.T) {
 	t.Parallel()
 
+	// Each role is asked for under the kind it gets of the event.
 	both := []domain.Recipient{
-		{UserID: driverID, UserType: domain.UserTypeClient},
-		{UserID: ownerID, UserType: domain.UserTypeOwner},
+		{UserID: driverID, UserType: domain.UserTypeClient, Pref: domain.KindPref(domain.TypeChargingStarted)},
+		{UserID: ownerID, UserType: domain.UserTypeOwner, Pref: domain.KindPref(domain.TypeNewSession)},
 	}
-	driverOnly := []domain.Recipient{{UserID: driverID, UserType: domain.UserTypeClient}}
+	bothCompleted := []domain.Recipient{
+		{UserID: driverID, UserType: domain.UserTypeClient, Pref: domain.KindPref(domain.TypeChargingCompleted)},
+		{UserID: ownerID, UserType: domain.UserTypeOwner, Pref: domain.KindPref(domain.TypeSessionCompleted)},
+	}
+	driverOnly := both[:1]
 	tests := []struct {
 		name           string
 		modify         func(ev *domain.ChargingEvent)
@@ -77,7 +106,7 @@ func TestEventSubscriptions(t *testing.T) {
 				ev.Kind, ev.EnergyKWh, ev.Amount = domain.EventChargingCompleted, 12.5, 16663
 			},
 			wantIDs:        []string{"driver-client", "owner-owner"},
-			wantRecipients: both,
+			wantRecipients: bothCompleted,
 		},
 		{
 			name:           "no owner in the event: the owner is not notified",
@@ -97,7 +126,7 @@ func TestEventSubscriptions(t *testing.T) {
 			name:           "owner only",
 			modify:         func(ev *domain.ChargingEvent) { ev.DriverID = "" },
 			wantIDs:        []string{"owner-owner"},
-			wantRecipients: []domain.Recipient{{UserID: ownerID, UserType: domain.UserTypeOwner}},
+			wantRecipients: both[1:],
 		},
 		{
 			name:   "no subscriptions",
@@ -134,6 +163,7 @@ func TestEventSubscriptions(t *testing.T) {
 			require.ElementsMatch(t, tt.wantRecipients, d.store.recipients[0])
 
 			require.Zero(t, d.charging.txs)
+			require.Empty(t, d.metrics.skippedByPreference())
 			if tt.wantNoOwner {
 				require.Equal(t, []domain.EventKind{ev.Kind}, d.metrics.noOwner())
 			} else {

@@ -105,9 +105,9 @@ func (s *fakeStore) ListByUser(ctx context.Context, userID string) ([]domain.Sub
 	return s.memStore.ListByUser(ctx, userID)
 }
 
-func (s *fakeStore) ListForRecipients(ctx context.Context, rs []domain.Recipient) ([]domain.Subscription, error) {
+func (s *fakeStore) ListForRecipients(ctx context.Context, rs []domain.Recipient) ([]domain.Subscription, []domain.Recipient, error) {
 	if err := s.note(func() { s.recipients = append(s.recipients, slices.Clone(rs)) }, s.listErr); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return s.memStore.ListForRecipients(ctx, rs)
 }
@@ -417,9 +417,10 @@ func (t *fakeChargingTx) Enqueue(_ context.Context, ev domain.ChargingEvent) err
 // observed.
 type fakeMetrics struct {
 	ports.NopMetrics
-	mu     sync.Mutex
-	kinds  []domain.EventKind
-	pushes []pushObservation
+	mu      sync.Mutex
+	kinds   []domain.EventKind
+	skipped []domain.Pref
+	pushes  []pushObservation
 }
 
 // pushObservation is one ObservePush call, without its round trip.
@@ -446,6 +447,18 @@ func (m *fakeMetrics) CountEventWithoutOwner(kind domain.EventKind) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.kinds = append(m.kinds, kind)
+}
+
+func (m *fakeMetrics) CountSkippedByPreference(pref domain.Pref) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.skipped = append(m.skipped, pref)
+}
+
+func (m *fakeMetrics) skippedByPreference() []domain.Pref {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.skipped
 }
 
 func (m *fakeMetrics) noOwner() []domain.EventKind {

@@ -28,6 +28,15 @@ type memStore struct {
 	// hasKey says whether a VAPID key exists: the foreign key of
 	// push_subscriptions.vapid_key_id.
 	hasKey func(id int) bool
+	// prefs are notification_preferences: what each user set per role.
+	prefs map[memPrefKey]bool
+}
+
+// memPrefKey is notification_preferences' primary key.
+type memPrefKey struct {
+	userID string
+	role   domain.UserType
+	pref   domain.Pref
 }
 
 // memRow is one subscription and when it was last written by Upsert, the
@@ -38,7 +47,9 @@ type memRow struct {
 	written int
 }
 
-func newMemStore(hasKey func(id int) bool) *memStore { return &memStore{hasKey: hasKey} }
+func newMemStore(hasKey func(id int) bool) *memStore {
+	return &memStore{hasKey: hasKey, prefs: map[memPrefKey]bool{}}
+}
 
 // TestMemStoreContract: the app's tests run on a store that behaves like the
 // real one.
@@ -125,9 +136,18 @@ func (m *memStore) trim(userID, endpoint string, maxPerUser int) {
 }
 
 func (m *memStore) DeleteForUser(_ context.Context, userID, endpoint string) error {
+	return m.deleteOne(func(s domain.Subscription) bool { return s.UserID == userID && s.Endpoint == endpoint })
+}
+
+func (m *memStore) DeleteByIDForUser(_ context.Context, userID, id string) error {
+	return m.deleteOne(func(s domain.Subscription) bool { return s.UserID == userID && s.ID == id })
+}
+
+// deleteOne deletes the subscription match picks, or answers ErrNotFound.
+func (m *memStore) deleteOne(match func(domain.Subscription) bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	i := m.index(func(s domain.Subscription) bool { return s.UserID == userID && s.Endpoint == endpoint })
+	i := m.index(match)
 	if i < 0 {
 		return domain.ErrNotFound
 	}
@@ -153,10 +173,47 @@ func (m *memStore) ListByUser(_ context.Context, userID string) ([]domain.Subscr
 	return m.list(func(s domain.Subscription) bool { return s.UserID == userID }), nil
 }
 
-func (m *memStore) ListForRecipients(_ context.Context, rs []domain.Recipient) ([]domain.Subscription, error) {
-	return m.list(func(s domain.Subscription) bool {
-		return slices.Contains(rs, domain.Recipient{UserID: s.UserID, UserType: s.UserType})
-	}), nil
+func (m *memStore) ListForRecipients(_ context.Context, rs []domain.Recipient) ([]domain.Subscription, []domain.Recipient, error) {
+	all := m.list(func(s domain.Subscription) bool {
+		return slices.ContainsFunc(rs, func(r domain.Recipient) bool { return r.UserID == s.UserID && r.UserType == s.UserType })
+	})
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var subs []domain.Subscription
+	var skipped []domain.Recipient
+	for _, s := range all {
+		i := slices.IndexFunc(rs, func(r domain.Recipient) bool {
+			on, set := m.prefs[memPrefKey{s.UserID, s.UserType, r.Pref}]
+			return r.UserID == s.UserID && r.UserType == s.UserType && set && !on
+		})
+		if i >= 0 {
+			skipped = append(skipped, rs[i])
+			continue
+		}
+		subs = append(subs, s)
+	}
+	return subs, skipped, nil
+}
+
+func (m *memStore) Preferences(_ context.Context, userID string, role domain.UserType) ([]domain.PrefSetting, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []domain.PrefSetting
+	for k, on := range m.prefs {
+		if k.userID == userID && k.role == role {
+			out = append(out, domain.PrefSetting{Pref: k.pref, Enabled: on})
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) SetPreferences(_ context.Context, userID string, role domain.UserType, set []domain.PrefSetting) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, st := range set {
+		m.prefs[memPrefKey{userID, role, st.Pref}] = st.Enabled
+	}
+	return nil
 }
 
 func (m *memStore) Get(_ context.Context, id string) (domain.Subscription, error) {

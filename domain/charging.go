@@ -141,17 +141,21 @@ func (e ChargingEvent) Key() string { return string(e.Kind) + ":" + e.SessionID 
 type Recipient struct {
 	UserID   string
 	UserType UserType
+	// Pref is what the user may have switched off to not hear this: the
+	// kind each role gets differs per event (the driver's charging_started
+	// is the owner's new_session). Zero: nothing silences it.
+	Pref Pref
 }
 
 // Recipients are who hear of the event: the driver as client and the
-// station's owner as owner.
+// station's owner as owner, each under the kind its role gets.
 func (e ChargingEvent) Recipients() []Recipient {
 	var rs []Recipient
-	if e.DriverID != "" {
-		rs = append(rs, Recipient{UserID: e.DriverID, UserType: UserTypeClient})
-	}
-	if e.OwnerID != "" {
-		rs = append(rs, Recipient{UserID: e.OwnerID, UserType: UserTypeOwner})
+	for _, r := range []Recipient{{UserID: e.DriverID, UserType: UserTypeClient}, {UserID: e.OwnerID, UserType: UserTypeOwner}} {
+		if r.UserID != "" {
+			r.Pref = KindPref(TypeFor(e.Kind, r.UserType))
+			rs = append(rs, r)
+		}
 	}
 	return rs
 }

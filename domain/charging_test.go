@@ -226,6 +226,9 @@ func TestChargingEvent_Key(t *testing.T) {
 
 func TestChargingEvent_Recipients(t *testing.T) {
 	t.Parallel()
+	// Each role hears the event under its own kind.
+	started := domain.Pref{Class: domain.PrefKind, Name: "charging_started"}
+	newSession := domain.Pref{Class: domain.PrefKind, Name: "new_session"}
 
 	tests := []struct {
 		name   string
@@ -238,27 +241,27 @@ func TestChargingEvent_Recipients(t *testing.T) {
 			driver: "driver-1",
 			owner:  "owner-1",
 			want: []domain.Recipient{
-				{UserID: "driver-1", UserType: domain.UserTypeClient},
-				{UserID: "owner-1", UserType: domain.UserTypeOwner},
+				{UserID: "driver-1", UserType: domain.UserTypeClient, Pref: started},
+				{UserID: "owner-1", UserType: domain.UserTypeOwner, Pref: newSession},
 			},
 		},
 		{
 			name:   "owner missing",
 			driver: "driver-1",
-			want:   []domain.Recipient{{UserID: "driver-1", UserType: domain.UserTypeClient}},
+			want:   []domain.Recipient{{UserID: "driver-1", UserType: domain.UserTypeClient, Pref: started}},
 		},
 		{
 			name:  "driver missing",
 			owner: "owner-1",
-			want:  []domain.Recipient{{UserID: "owner-1", UserType: domain.UserTypeOwner}},
+			want:  []domain.Recipient{{UserID: "owner-1", UserType: domain.UserTypeOwner, Pref: newSession}},
 		},
 		{
 			name:   "owner charging at own station",
 			driver: "user-1",
 			owner:  "user-1",
 			want: []domain.Recipient{
-				{UserID: "user-1", UserType: domain.UserTypeClient},
-				{UserID: "user-1", UserType: domain.UserTypeOwner},
+				{UserID: "user-1", UserType: domain.UserTypeClient, Pref: started},
+				{UserID: "user-1", UserType: domain.UserTypeOwner, Pref: newSession},
 			},
 		},
 		{name: "nobody"},

@@ -22,7 +22,10 @@ type UserMessage struct {
 	Urgency     Urgency
 	// DedupeKey, when set, makes a second message with the same key send
 	// nothing to a device that already got the first.
-	DedupeKey  string
+	DedupeKey string
+	// Category, when set, is what the user may switch off to not hear this
+	// ("marketing"); a category the user never switched is on.
+	Category   string
 	OccurredAt time.Time
 }
 
@@ -103,6 +106,9 @@ func (m UserMessage) Validate() error {
 	if len(m.DedupeKey) > MaxDedupeKeyLength || !printable(m.DedupeKey) {
 		v.Add("dedupe_key", "must be at most "+strconv.Itoa(MaxDedupeKeyLength)+" printable characters")
 	}
+	if m.Category != "" && !ValidCategory(m.Category) {
+		v.Add("category", categoryRule)
+	}
 	if m.TTL <= 0 || m.TTL > MaxUserMessageTTL {
 		v.Add("ttl_seconds", fmt.Sprintf("must be between 1 and %d", int(MaxUserMessageTTL.Seconds())))
 	}
@@ -114,9 +120,14 @@ func (m UserMessage) Validate() error {
 	return v.Err()
 }
 
-// Recipient is whom the message is for.
+// Recipient is whom the message is for, silenced by its category when it
+// has one.
 func (m UserMessage) Recipient() Recipient {
-	return Recipient{UserID: m.UserID, UserType: m.UserType}
+	r := Recipient{UserID: m.UserID, UserType: m.UserType}
+	if m.Category != "" {
+		r.Pref = Pref{Class: PrefCategory, Name: m.Category}
+	}
+	return r
 }
 
 // Notification renders m for a device whose language is locale, falling

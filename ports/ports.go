@@ -27,11 +27,23 @@ type SubscriptionStore interface {
 	// DeleteForUser removes the subscription with this endpoint if userID owns
 	// it; it returns domain.ErrNotFound otherwise (unknown and foreign alike).
 	DeleteForUser(ctx context.Context, userID, endpoint string) error
+	// DeleteByIDForUser removes the subscription with this id if userID owns
+	// it; it returns domain.ErrNotFound otherwise (unknown, malformed and
+	// foreign ids alike, so an id tells nothing about other users).
+	DeleteByIDForUser(ctx context.Context, userID, id string) error
 	// ListByUser returns the user's subscriptions, oldest first.
 	ListByUser(ctx context.Context, userID string) ([]domain.Subscription, error)
 	// ListForRecipients returns the subscriptions of each recipient in its
-	// role (a user's client devices, another's owner devices), in one query.
-	ListForRecipients(ctx context.Context, rs []domain.Recipient) ([]domain.Subscription, error)
+	// role (a user's client devices, another's owner devices), in one query
+	// that also leaves out the devices of a recipient who switched its Pref
+	// off in that role; skipped has that recipient once per device left out.
+	ListForRecipients(ctx context.Context, rs []domain.Recipient) (subs []domain.Subscription, skipped []domain.Recipient, err error)
+	// Preferences returns what the user set in role, kinds and categories,
+	// in no particular order; nothing set is no settings.
+	Preferences(ctx context.Context, userID string, role domain.UserType) ([]domain.PrefSetting, error)
+	// SetPreferences stores each setting of the user in role, in place of
+	// any earlier one for the same Pref; the others stay as they are.
+	SetPreferences(ctx context.Context, userID string, role domain.UserType, set []domain.PrefSetting) error
 	// Get returns one subscription, or domain.ErrNotFound.
 	Get(ctx context.Context, id string) (domain.Subscription, error)
 	// Delete removes a subscription by ID if it still has this endpoint (a
@@ -133,6 +145,10 @@ type Metrics interface {
 	// CountEventWithoutOwner records a charging event that named no
 	// station owner, whose owner therefore heard nothing.
 	CountEventWithoutOwner(kind domain.EventKind)
+	// CountSkippedByPreference records a notification not sent to a device
+	// because its user switched pref off; a category counts as "category"
+	// (categories are named by producers, kinds are a closed set).
+	CountSkippedByPreference(pref domain.Pref)
 }
 
 // NopMetrics records nothing.
@@ -146,6 +162,9 @@ func (NopMetrics) ObserveCommitToDelivery(time.Duration) {}
 
 // CountEventWithoutOwner does nothing.
 func (NopMetrics) CountEventWithoutOwner(domain.EventKind) {}
+
+// CountSkippedByPreference does nothing.
+func (NopMetrics) CountSkippedByPreference(domain.Pref) {}
 
 // Clock is the time source, injected so tests control it.
 type Clock interface {

@@ -36,6 +36,20 @@ func (fakeApp) SendTest(context.Context, domain.Principal) (app.TestReport, erro
 	return app.TestReport{}, nil
 }
 
+func (fakeApp) Devices(context.Context, domain.Principal) ([]domain.Subscription, error) {
+	return nil, nil
+}
+
+func (fakeApp) RemoveDevice(context.Context, domain.Principal, string) error { return nil }
+
+func (fakeApp) Preferences(context.Context, domain.Principal, string) (domain.Preferences, error) {
+	return domain.Preferences{}, nil
+}
+
+func (fakeApp) SetPreferences(context.Context, domain.Principal, string, map[string]bool, map[string]bool) (domain.Preferences, error) {
+	return domain.Preferences{}, nil
+}
+
 // BenchmarkSubscribeHandler is POST /subscribe through gin, the JWT
 // middleware, body decoding and validation, without the database.
 func BenchmarkSubscribeHandler(b *testing.B) {

@@ -22,6 +22,10 @@ type Notifications interface {
 	Subscribe(ctx context.Context, caller domain.Principal, in domain.SubscriptionInput) (app.SubscribeResult, error)
 	Unsubscribe(ctx context.Context, caller domain.Principal, endpoint string) (bool, error)
 	SendTest(ctx context.Context, caller domain.Principal) (app.TestReport, error)
+	Devices(ctx context.Context, caller domain.Principal) ([]domain.Subscription, error)
+	RemoveDevice(ctx context.Context, caller domain.Principal, id string) error
+	Preferences(ctx context.Context, caller domain.Principal, userType string) (domain.Preferences, error)
+	SetPreferences(ctx context.Context, caller domain.Principal, userType string, kinds, categories map[string]bool) (domain.Preferences, error)
 }
 
 // Charging is the reference charging flow, for the charging endpoints.
@@ -107,6 +111,10 @@ func NewHandler(cfg Config) http.Handler {
 	authed.POST("/subscribe", s.rateLimit(newLimiter(cfg.SubscribeLimit)), s.handle(s.subscribe))
 	authed.POST("/unsubscribe", s.handle(s.unsubscribe))
 	authed.POST("/test", s.rateLimit(newLimiter(cfg.TestLimit)), s.handle(s.sendTest))
+	authed.GET("/subscriptions", s.handle(s.listDevices))
+	authed.DELETE("/subscriptions/:id", s.handle(s.removeDevice))
+	authed.GET("/preferences", s.handle(s.getPreferences))
+	authed.PUT("/preferences", s.handle(s.putPreferences))
 
 	if cfg.Charging != nil {
 		// The demo module (REFERENCE_CHARGING): drivers only, and one limit
@@ -121,7 +129,7 @@ func NewHandler(cfg Config) http.Handler {
 
 func corsMiddleware(origins []string) gin.HandlerFunc {
 	cfg := cors.Config{
-		AllowMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowMethods: []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions},
 		AllowHeaders: []string{"Authorization", "Content-Type", "X-Request-ID"},
 		MaxAge:       12 * time.Hour,
 	}

@@ -38,6 +38,7 @@ type Metrics struct {
 	pushDuration *prometheus.HistogramVec
 	commitToPush prometheus.Histogram
 	noOwner      *prometheus.CounterVec
+	skipped      *prometheus.CounterVec
 }
 
 var _ ports.Metrics = (*Metrics)(nil)
@@ -84,12 +85,22 @@ func New(src Sources) *Metrics {
 			Name: "evpush_events_without_owner_total",
 			Help: "Charging events whose job named no owner_id, so no station owner was notified, by kind.",
 		}, []string{"kind"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpush_notifications_skipped_by_preference_total",
+			Help: "Notifications not sent to a device because its user switched them off, by notification kind (\"category\" for every category of user notifications).",
+		}, []string{"kind"}),
 	}
 	// Known label values start at zero, so a rate() alert works from the first scrape.
 	for _, k := range []domain.EventKind{domain.EventChargingStarted, domain.EventChargingCompleted} {
 		m.noOwner.WithLabelValues(string(k))
 	}
-	reg.MustRegister(m.httpRequests, m.httpDuration, m.pushes, m.pushDuration, m.commitToPush, m.noOwner,
+	for _, role := range []domain.UserType{domain.UserTypeClient, domain.UserTypeOwner} {
+		for _, k := range domain.KindsFor(role) {
+			m.skipped.WithLabelValues(string(k))
+		}
+	}
+	m.skipped.WithLabelValues(string(domain.PrefCategory))
+	reg.MustRegister(m.httpRequests, m.httpDuration, m.pushes, m.pushDuration, m.commitToPush, m.noOwner, m.skipped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gauges(prometheus.NewDesc("evpush_queue_jobs", "River jobs by state (queue depth).", []string{"state"}, nil),
 			src.JobsByState, countSamples, src.Logger),
@@ -141,6 +152,17 @@ func (m *Metrics) ObserveCommitToDelivery(d time.Duration) {
 // CountEventWithoutOwner implements ports.Metrics.
 func (m *Metrics) CountEventWithoutOwner(kind domain.EventKind) {
 	m.noOwner.WithLabelValues(string(kind)).Inc()
+}
+
+// CountSkippedByPreference implements ports.Metrics. Only kinds are
+// labelled by name: they are a closed set, while categories are named by
+// whoever inserts jobs, so they share one label value.
+func (m *Metrics) CountSkippedByPreference(pref domain.Pref) {
+	label := string(pref.Class)
+	if pref.Class == domain.PrefKind {
+		label = pref.Name
+	}
+	m.skipped.WithLabelValues(label).Inc()
 }
 
 // sample is one gauge value with its label values, in the desc's order.

@@ -124,3 +124,17 @@ func TestSubscriptionsPerKey(t *testing.T) {
 	require.Contains(t, body, `evpush_push_deliveries_total{outcome="withheld",push_service="fcm"} 1`)
 	require.NotContains(t, body, `evpush_push_request_duration_seconds_count{push_service="fcm"}`, "no request, no round trip")
 }
+
+// TestSkippedByPreferenceLabels: kinds by name, every category as one
+// value, whatever names producers give categories.
+func TestSkippedByPreferenceLabels(t *testing.T) {
+	t.Parallel()
+	m := metrics.New(metrics.Sources{})
+	for i := range 100 {
+		m.CountSkippedByPreference(domain.Pref{Class: domain.PrefCategory, Name: "promo-" + strconv.Itoa(i)})
+	}
+	m.CountSkippedByPreference(domain.KindPref(domain.TypeNewSession))
+	e := scrape(t, m)
+	require.Equal(t, map[string]bool{"charging_started": true, "charging_completed": true, "new_session": true,
+		"session_completed": true, "category": true}, e.values("evpush_notifications_skipped_by_preference_total", "kind"))
+}

@@ -272,8 +272,12 @@ func requireAllUnavailable(tb testing.TB, store *postgres.Store) {
 
 	_, err := store.ListByUser(ctx, "user-a")
 	require.ErrorIs(tb, err, domain.ErrUnavailable)
-	_, err = store.ListForRecipients(ctx, []domain.Recipient{{UserID: "user-a", UserType: domain.UserTypeClient}})
+	_, _, err = store.ListForRecipients(ctx, []domain.Recipient{{UserID: "user-a", UserType: domain.UserTypeClient}})
 	require.ErrorIs(tb, err, domain.ErrUnavailable)
+	_, err = store.Preferences(ctx, "user-a", domain.UserTypeClient)
+	require.ErrorIs(tb, err, domain.ErrUnavailable)
+	require.ErrorIs(tb, store.SetPreferences(ctx, "user-a", domain.UserTypeClient,
+		[]domain.PrefSetting{{Pref: domain.KindPref(domain.TypeChargingStarted)}}), domain.ErrUnavailable)
 	_, err = store.Get(ctx, "00000000-0000-0000-0000-000000000000")
 	require.ErrorIs(tb, err, domain.ErrUnavailable)
 

@@ -240,6 +240,21 @@ func (s *Store) DeleteForUser(ctx context.Context, userID, endpoint string) erro
 	return nil
 }
 
+// DeleteByIDForUser implements ports.SubscriptionStore.
+func (s *Store) DeleteByIDForUser(ctx context.Context, userID, id string) error {
+	if !uuidRE.MatchString(id) {
+		return domain.ErrNotFound // ids come from URLs: not every one is a uuid
+	}
+	res := s.db.WithContext(ctx).Where("id = ? AND user_id = ?", id, userID).Delete(&subscriptionRow{})
+	if res.Error != nil {
+		return fmt.Errorf("error deleting subscription: %w", translate(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return domain.ErrNotFound
+	}
+	return nil
+}
+
 // ListByUser implements ports.SubscriptionStore.
 func (s *Store) ListByUser(ctx context.Context, userID string) ([]domain.Subscription, error) {
 	var rows []subscriptionRow
@@ -262,35 +277,70 @@ func scanSubscription(scan func(dest ...any) error) (domain.Subscription, error)
 	return r.toDomain(), err
 }
 
-// ListForRecipients implements ports.SubscriptionStore: one statement for
-// all recipients, whatever their number (the pairs go in as two arrays).
-func (s *Store) ListForRecipients(ctx context.Context, rs []domain.Recipient) ([]domain.Subscription, error) {
+// recipientsSQL lists the recipients' devices in one statement, whatever
+// their number (the recipients go in as arrays), each with whether its user
+// switched the recipient's preference off in that role: the flag, not a
+// second query, lets the caller count what preferences skip. A device is
+// listed once even when its recipient is named twice (muted if either says
+// so). An empty class and name match no row: nothing silences it.
+const recipientsSQL = `SELECT ` + subscriptionColumns + `, muted FROM (
+	SELECT DISTINCT ON (s.id) s.*, EXISTS (
+		SELECT 1 FROM notification_preferences p
+		WHERE p.user_id = s.user_id AND p.user_type = s.user_type
+		  AND p.class = r.class AND p.name = r.name AND NOT p.enabled) AS muted
+	FROM push_subscriptions s
+	JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(user_id, user_type, class, name)
+	  ON s.user_id = r.user_id AND s.user_type = r.user_type
+	ORDER BY s.id, muted DESC) AS listed
+ORDER BY created_at, id`
+
+// ListForRecipients implements ports.SubscriptionStore.
+func (s *Store) ListForRecipients(ctx context.Context, rs []domain.Recipient) ([]domain.Subscription, []domain.Recipient, error) {
 	if len(rs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	users, types := make([]string, len(rs)), make([]string, len(rs))
+	n := len(rs)
+	users, types, classes, names := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, r := range rs {
-		users[i], types[i] = r.UserID, string(r.UserType)
+		users[i], types[i], classes[i], names[i] = r.UserID, string(r.UserType), string(r.Pref.Class), r.Pref.Name
 	}
-	rows, err := s.sql.QueryContext(ctx, `SELECT `+subscriptionColumns+` FROM push_subscriptions
-		WHERE (user_id, user_type) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-		ORDER BY created_at, id`, users, types)
+	rows, err := s.sql.QueryContext(ctx, recipientsSQL, users, types, classes, names)
 	if err != nil {
-		return nil, fmt.Errorf("error listing subscriptions: %w", translate(err))
+		return nil, nil, fmt.Errorf("error listing subscriptions: %w", translate(err))
 	}
 	defer rows.Close()
-	var subs []domain.Subscription
+	var (
+		subs    []domain.Subscription
+		skipped []domain.Recipient
+	)
 	for rows.Next() {
-		sub, err := scanSubscription(rows.Scan)
+		var muted bool
+		sub, err := scanSubscription(func(dest ...any) error { return rows.Scan(append(dest, &muted)...) })
 		if err != nil {
-			return nil, fmt.Errorf("error listing subscriptions: %w", translate(err))
+			return nil, nil, fmt.Errorf("error listing subscriptions: %w", translate(err))
+		}
+		if muted {
+			skipped = append(skipped, recipientOf(rs, sub))
+			continue
 		}
 		subs = append(subs, sub)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("error listing subscriptions: %w", translate(err))
+		return nil, nil, fmt.Errorf("error listing subscriptions: %w", translate(err))
 	}
-	return subs, nil
+	return subs, skipped, nil
+}
+
+// recipientOf is the recipient rs names sub's user and role as (a muted
+// one, when named twice).
+func recipientOf(rs []domain.Recipient, sub domain.Subscription) domain.Recipient {
+	var found domain.Recipient
+	for _, r := range rs {
+		if r.UserID == sub.UserID && r.UserType == sub.UserType && (found.UserID == "" || r.Pref.Name != "") {
+			found = r
+		}
+	}
+	return found
 }
 
 // Get returns one subscription by ID, or domain.ErrNotFound.

@@ -402,7 +402,7 @@ func TestKeyUsageAndUpsertBinding(t *testing.T) {
 	subs, err := b.store.ListByUser(b.ctx, "u")
 	require.NoError(t, err)
 	require.ElementsMatch(t, []int{testKeyID, next.ID}, []int{subs[0].VAPIDKeyID, subs[1].VAPIDKeyID})
-	recipients, err := b.store.ListForRecipients(b.ctx, []domain.Recipient{{UserID: "u", UserType: domain.UserTypeClient}})
+	recipients, _, err := b.store.ListForRecipients(b.ctx, []domain.Recipient{{UserID: "u", UserType: domain.UserTypeClient}})
 	require.NoError(t, err)
 	require.ElementsMatch(t, []int{testKeyID, next.ID}, []int{recipients[0].VAPIDKeyID, recipients[1].VAPIDKeyID})
 

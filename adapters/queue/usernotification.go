@@ -40,6 +40,10 @@ type UserNotification struct {
 	// DedupeKey makes the job unique per user, role and key (see
 	// InsertOpts).
 	DedupeKey string `json:"dedupe_key,omitempty" river:"unique"`
+	// Category, when set, lets the user switch such messages off
+	// ("marketing"; 1 to 64 of a-z 0-9 _ . -): a user who did hears nothing.
+	// A category the user never switched is on.
+	Category string `json:"category,omitempty"`
 
 	// decodeErr keeps why the job's JSON did not decode: River would
 	// otherwise retry a malformed job for as long as its attempts last.
@@ -145,7 +149,8 @@ func (a UserNotification) message(occurredAt time.Time) (domain.UserMessage, err
 	}
 	return domain.UserMessage{
 		UserID: a.UserID, UserType: domain.UserType(a.UserType), Title: a.Title, Body: a.Body,
-		URL: a.URL, Tag: a.Tag, TTL: ttl, Urgency: urgency, DedupeKey: a.DedupeKey, OccurredAt: occurredAt,
+		URL: a.URL, Tag: a.Tag, TTL: ttl, Urgency: urgency, DedupeKey: a.DedupeKey, Category: a.Category,
+		OccurredAt: occurredAt,
 	}, nil
 }
 

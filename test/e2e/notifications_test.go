@@ -357,7 +357,8 @@ func TestBodyLimit(t *testing.T) {
 		require.Equal(t, http.StatusRequestEntityTooLarge, r.Status, path)
 		require.NotEmpty(t, r.Body["detail"])
 	}
-	var r response
+	r := e.call("PUT", api+"/preferences", driverToken(t, "u1"), big)
+	require.Equal(t, http.StatusRequestEntityTooLarge, r.Status, r.Raw)
 
 	// The same without a Content-Length (chunked) is cut off while reading.
 	req, err := http.NewRequest("POST", e.URL+api+"/subscribe", strings.NewReader(big))

@@ -294,16 +294,20 @@ func TestHealthAndReadiness(t *testing.T) {
 	require.Equal(t, "unreachable", r.Body["checks"].(map[string]any)["database"])
 	tok := driverToken(t, "u1")
 	for _, c := range []struct {
-		path string
-		body any
+		method, path string
+		body         any
 	}{
-		{api + "/subscribe", subscribeBody(e.Push.NewDevice(), "client")},
-		{api + "/unsubscribe", map[string]any{"endpoint": "https://fcm.googleapis.com/fcm/send/x"}},
-		{api + "/test", nil},
-		{chargingAPI + "/start", map[string]any{"station_id": "st-1", "connector_id": 1}},
-		{chargingAPI + "/stop", map[string]any{"session_id": "7b0e3c4a-0000-4000-8000-000000000000", "energy_kwh": 1}},
+		{"POST", api + "/subscribe", subscribeBody(e.Push.NewDevice(), "client")},
+		{"POST", api + "/unsubscribe", map[string]any{"endpoint": "https://fcm.googleapis.com/fcm/send/x"}},
+		{"POST", api + "/test", nil},
+		{"GET", api + "/subscriptions", nil},
+		{"DELETE", api + "/subscriptions/7b0e3c4a-0000-4000-8000-000000000000", nil},
+		{"GET", api + "/preferences", nil},
+		{"PUT", api + "/preferences", map[string]any{"kinds": map[string]any{"charging_started": false}}},
+		{"POST", chargingAPI + "/start", map[string]any{"station_id": "st-1", "connector_id": 1}},
+		{"POST", chargingAPI + "/stop", map[string]any{"session_id": "7b0e3c4a-0000-4000-8000-000000000000", "energy_kwh": 1}},
 	} {
-		r = e.call("POST", c.path, tok, c.body)
+		r = e.call(c.method, c.path, tok, c.body)
 		require.Equal(t, http.StatusServiceUnavailable, r.Status, "%s: %s", c.path, r.Raw)
 		require.NotEmpty(t, r.Body["detail"])
 		require.Equal(t, "5", r.Header.Get("Retry-After"))

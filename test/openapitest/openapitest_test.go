@@ -80,19 +80,23 @@ func jsonHeader() http.Header {
 func TestDocumentLoadsAndValidates(t *testing.T) {
 	v := openapitest.New(t, loadDoc(t))
 	doc := v.Doc()
-	if doc.OpenAPI != "3.0.3" || doc.Info.Title != "evpush" || doc.Info.Version != "1.3.0" {
+	if doc.OpenAPI != "3.0.3" || doc.Info.Title != "evpush" || doc.Info.Version != "1.4.0" {
 		t.Errorf("openapi %q, title %q, version %q", doc.OpenAPI, doc.Info.Title, doc.Info.Version)
 	}
 	want := map[string]string{
-		"GET /api/v1/notifications/vapid-public-key": "public",
-		"POST /api/v1/notifications/subscribe":       "bearer",
-		"POST /api/v1/notifications/unsubscribe":     "bearer",
-		"POST /api/v1/notifications/test":            "bearer",
-		"POST /api/v1/charging/start":                "bearer",
-		"POST /api/v1/charging/stop":                 "bearer",
-		"GET /healthz":                               "public",
-		"GET /readyz":                                "public",
-		"GET /openapi.json":                          "public",
+		"GET /api/v1/notifications/vapid-public-key":      "public",
+		"POST /api/v1/notifications/subscribe":            "bearer",
+		"POST /api/v1/notifications/unsubscribe":          "bearer",
+		"POST /api/v1/notifications/test":                 "bearer",
+		"GET /api/v1/notifications/subscriptions":         "bearer",
+		"DELETE /api/v1/notifications/subscriptions/{id}": "bearer",
+		"GET /api/v1/notifications/preferences":           "bearer",
+		"PUT /api/v1/notifications/preferences":           "bearer",
+		"POST /api/v1/charging/start":                     "bearer",
+		"POST /api/v1/charging/stop":                      "bearer",
+		"GET /healthz":                                    "public",
+		"GET /readyz":                                     "public",
+		"GET /openapi.json":                               "public",
 	}
 	got := 0
 	for path, item := range doc.Paths.Map() {

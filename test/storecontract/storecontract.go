@@ -43,8 +43,11 @@ func SubscriptionStore(t *testing.T, newStore func(t *testing.T) ports.Subscript
 		{"UpsertUnknownKey", upsertUnknownKey},
 		{"ListByUser", listByUser},
 		{"ListForRecipients", listForRecipients},
+		{"ListForRecipientsHonoursPreferences", listForRecipientsHonoursPreferences},
+		{"Preferences", preferences},
 		{"GetUnknown", getUnknown},
 		{"DeleteForUser", deleteForUser},
+		{"DeleteByIDForUser", deleteByIDForUser},
 		{"DeleteByIDAndEndpoint", deleteByIDAndEndpoint},
 		{"RecordResult", recordResult},
 		{"DeleteFailing", deleteFailing},
@@ -114,9 +117,14 @@ func endpoints(tb testing.TB, s ports.SubscriptionStore, user string) []string {
 	tb.Helper()
 	subs, err := s.ListByUser(context.Background(), user)
 	require.NoError(tb, err)
+	return pluck(subs, func(s domain.Subscription) string { return s.Endpoint })
+}
+
+// pluck is one field of each subscription, in order.
+func pluck(subs []domain.Subscription, field func(domain.Subscription) string) []string {
 	out := make([]string, len(subs))
 	for i, sub := range subs {
-		out[i] = sub.Endpoint
+		out[i] = field(sub)
 	}
 	return out
 }
@@ -321,26 +329,105 @@ func listForRecipients(t *testing.T, s ports.SubscriptionStore) {
 	owner := upsert(t, s, NewSub(t, "user-b", domain.UserTypeOwner, NewEndpoint()))
 	upsert(t, s, NewSub(t, "user-c", domain.UserTypeClient, NewEndpoint())) // not a recipient
 
-	got, err := s.ListForRecipients(ctx, []domain.Recipient{
+	got, skipped, err := s.ListForRecipients(ctx, []domain.Recipient{
 		{UserID: "user-a", UserType: domain.UserTypeClient},
 		{UserID: "user-b", UserType: domain.UserTypeOwner},
 		{UserID: "user-a", UserType: domain.UserTypeClient}, // named twice
 	})
 	require.NoError(t, err)
-	ids := make([]string, len(got))
-	for i, sub := range got {
-		ids[i] = sub.ID
-	}
-	require.Equal(t, []string{driver.ID, driver2.ID, owner.ID}, ids)
+	require.Empty(t, skipped)
+	require.Equal(t, []string{driver.ID, driver2.ID, owner.ID}, ids(got))
 	require.Equal(t, driver.Endpoint, got[0].Endpoint)
 	require.Equal(t, driver.P256dh, got[0].P256dh)
 	require.Equal(t, driver.Auth, got[0].Auth)
 	require.Equal(t, "ru", got[0].Locale)
 	require.Equal(t, KeyID, got[0].VAPIDKeyID)
 
-	got, err = s.ListForRecipients(ctx, nil)
+	got, skipped, err = s.ListForRecipients(ctx, nil)
 	require.NoError(t, err)
 	require.Empty(t, got)
+	require.Empty(t, skipped)
+}
+
+// ids are the subscriptions' IDs, in order.
+func ids(subs []domain.Subscription) []string {
+	return pluck(subs, func(s domain.Subscription) string { return s.ID })
+}
+
+// listForRecipientsHonoursPreferences: a recipient whose user switched its
+// Pref off in that role hears nothing, and is reported once per device
+// left out; the same user in the other role, another kind, an unknown
+// category and a recipient without Pref still hear it.
+func listForRecipientsHonoursPreferences(t *testing.T, s ports.SubscriptionStore) {
+	ctx := context.Background()
+	newSession := domain.Pref{Class: domain.PrefKind, Name: "new_session"}
+	started := domain.Pref{Class: domain.PrefKind, Name: "charging_started"}
+	marketing := domain.Pref{Class: domain.PrefCategory, Name: "marketing"}
+	owner1 := upsert(t, s, NewSub(t, "user-a", domain.UserTypeOwner, NewEndpoint()))
+	upsert(t, s, NewSub(t, "user-a", domain.UserTypeOwner, NewEndpoint()))
+	driver := upsert(t, s, NewSub(t, "user-a", domain.UserTypeClient, NewEndpoint()))
+	require.NoError(t, s.SetPreferences(ctx, "user-a", domain.UserTypeOwner, []domain.PrefSetting{
+		{Pref: newSession, Enabled: false}, {Pref: marketing, Enabled: false}}))
+	require.NoError(t, s.SetPreferences(ctx, "user-a", domain.UserTypeClient, []domain.PrefSetting{
+		{Pref: started, Enabled: true}}))
+
+	asOwner := domain.Recipient{UserID: "user-a", UserType: domain.UserTypeOwner, Pref: newSession}
+	got, skipped, err := s.ListForRecipients(ctx, []domain.Recipient{
+		{UserID: "user-a", UserType: domain.UserTypeClient, Pref: started}, asOwner})
+	require.NoError(t, err)
+	require.Equal(t, []string{driver.ID}, ids(got), "the owner's new_session is off, the driver's kind on")
+	require.Equal(t, []domain.Recipient{asOwner, asOwner}, skipped, "once per device")
+
+	for name, pref := range map[string]domain.Pref{
+		"another kind":                   {Class: domain.PrefKind, Name: "session_completed"},
+		"unknown category":               {Class: domain.PrefCategory, Name: "news"},
+		"no pref":                        {},
+		"a kind named like the category": {Class: domain.PrefKind, Name: "marketing"},
+	} {
+		got, skipped, err = s.ListForRecipients(ctx, []domain.Recipient{{UserID: "user-a", UserType: domain.UserTypeOwner, Pref: pref}})
+		require.NoError(t, err)
+		require.Len(t, got, 2, name)
+		require.Equal(t, owner1.ID, got[0].ID, name)
+		require.Empty(t, skipped, name)
+	}
+	got, _, err = s.ListForRecipients(ctx, []domain.Recipient{{UserID: "user-a", UserType: domain.UserTypeOwner, Pref: marketing}})
+	require.NoError(t, err)
+	require.Empty(t, got, "a category switched off")
+
+	// Switched on again: heard again.
+	require.NoError(t, s.SetPreferences(ctx, "user-a", domain.UserTypeOwner, []domain.PrefSetting{{Pref: newSession, Enabled: true}}))
+	got, skipped, err = s.ListForRecipients(ctx, []domain.Recipient{asOwner})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Empty(t, skipped)
+}
+
+// preferences: what was set reads back per user and role, a later setting
+// replaces an earlier one of the same Pref, and the others stay.
+func preferences(t *testing.T, s ports.SubscriptionStore) {
+	ctx := context.Background()
+	got, err := s.Preferences(ctx, "user-a", domain.UserTypeOwner)
+	require.NoError(t, err)
+	require.Empty(t, got, "nothing set")
+
+	newSession := domain.Pref{Class: domain.PrefKind, Name: "new_session"}
+	marketing := domain.Pref{Class: domain.PrefCategory, Name: "marketing"}
+	require.NoError(t, s.SetPreferences(ctx, "user-a", domain.UserTypeOwner, []domain.PrefSetting{
+		{Pref: newSession, Enabled: false}, {Pref: marketing, Enabled: false}}))
+	require.NoError(t, s.SetPreferences(ctx, "user-a", domain.UserTypeOwner, []domain.PrefSetting{{Pref: marketing, Enabled: true}}))
+	require.NoError(t, s.SetPreferences(ctx, "user-a", domain.UserTypeOwner, nil), "nothing to set")
+
+	got, err = s.Preferences(ctx, "user-a", domain.UserTypeOwner)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []domain.PrefSetting{{Pref: newSession, Enabled: false}, {Pref: marketing, Enabled: true}}, got)
+	for _, other := range []struct {
+		user string
+		role domain.UserType
+	}{{"user-a", domain.UserTypeClient}, {"user-b", domain.UserTypeOwner}} {
+		got, err = s.Preferences(ctx, other.user, other.role)
+		require.NoError(t, err)
+		require.Empty(t, got, "another role or user")
+	}
 }
 
 func getUnknown(t *testing.T, s ports.SubscriptionStore) {
@@ -371,6 +458,28 @@ func deleteForUser(t *testing.T, s ports.SubscriptionStore) {
 	require.NoError(t, s.DeleteForUser(ctx, "user-a", mine.Endpoint))
 	requireGone(t, s, mine.ID)
 	require.ErrorIs(t, s.DeleteForUser(ctx, "user-a", mine.Endpoint), domain.ErrNotFound, "already gone")
+}
+
+// deleteByIDForUser: the owner removes a device by its id; another user's,
+// an unknown and a malformed id are all ErrNotFound and delete nothing.
+func deleteByIDForUser(t *testing.T, s ports.SubscriptionStore) {
+	ctx := context.Background()
+	mine := upsert(t, s, NewSub(t, "user-a", domain.UserTypeOwner, NewEndpoint()))
+	foreign := upsert(t, s, NewSub(t, "user-b", domain.UserTypeClient, NewEndpoint()))
+
+	for name, id := range map[string]string{
+		"foreign id":   foreign.ID,
+		"unknown id":   "00000000-0000-4000-8000-000000000000",
+		"malformed id": "not-an-id",
+	} {
+		require.ErrorIs(t, s.DeleteByIDForUser(ctx, "user-a", id), domain.ErrNotFound, name)
+	}
+	get(t, s, foreign.ID)
+	get(t, s, mine.ID)
+
+	require.NoError(t, s.DeleteByIDForUser(ctx, "user-a", mine.ID), "any role of the owner")
+	requireGone(t, s, mine.ID)
+	require.ErrorIs(t, s.DeleteByIDForUser(ctx, "user-a", mine.ID), domain.ErrNotFound, "already gone")
 }
 
 func deleteByIDAndEndpoint(t *testing.T, s ports.SubscriptionStore) {

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -278,27 +279,55 @@ func scanSubscription(scan func(dest ...any) error) (domain.Subscription, error)
 }
 
 // recipientsSQL lists the recipients' devices in one statement, whatever
-// their number (the recipients go in as arrays), each with whether its user
-// switched the recipient's preference off in that role: the flag, not a
-// second query, lets the caller count what preferences skip. A device is
-// listed once even when its recipient is named twice (muted if either says
-// so). An empty class and name match no row: nothing silences it.
-const recipientsSQL = `SELECT ` + subscriptionColumns + `, muted FROM (
-	SELECT DISTINCT ON (s.id) s.*, EXISTS (
+// their number (the recipients go in as arrays, each (user, role) once),
+// each with whether its user switched the recipient's preference off in
+// that role: the flag, not a second query, lets the caller count what
+// preferences skip. An empty class and name match no row: nothing silences
+// it. A plain join with a lookup by primary key per device: the statement
+// runs once per event, so its planning and sorting count.
+var recipientsSQL = `SELECT ` + subscriptionColumnsOf("s") + `, EXISTS (
 		SELECT 1 FROM notification_preferences p
 		WHERE p.user_id = s.user_id AND p.user_type = s.user_type
 		  AND p.class = r.class AND p.name = r.name AND NOT p.enabled) AS muted
-	FROM push_subscriptions s
-	JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(user_id, user_type, class, name)
-	  ON s.user_id = r.user_id AND s.user_type = r.user_type
-	ORDER BY s.id, muted DESC) AS listed
-ORDER BY created_at, id`
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(user_id, user_type, class, name)
+	JOIN push_subscriptions s ON s.user_id = r.user_id AND s.user_type = r.user_type
+	ORDER BY s.created_at, s.id`
+
+// subscriptionColumnsOf is subscriptionColumns qualified by a table alias.
+func subscriptionColumnsOf(alias string) string {
+	cols := strings.Split(subscriptionColumns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// distinctRecipients names each (user, role) once, so that a device is
+// listed once: of two entries, the one with a preference to check wins
+// (a recipient named twice is muted if either says so).
+func distinctRecipients(rs []domain.Recipient) []domain.Recipient {
+	out := make([]domain.Recipient, 0, len(rs))
+	seen := make(map[[2]string]int, len(rs))
+	for _, r := range rs {
+		k := [2]string{r.UserID, string(r.UserType)}
+		if i, ok := seen[k]; ok {
+			if out[i].Pref.Name == "" {
+				out[i] = r
+			}
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, r)
+	}
+	return out
+}
 
 // ListForRecipients implements ports.SubscriptionStore.
 func (s *Store) ListForRecipients(ctx context.Context, rs []domain.Recipient) ([]domain.Subscription, []domain.Recipient, error) {
 	if len(rs) == 0 {
 		return nil, nil, nil
 	}
+	rs = distinctRecipients(rs)
 	n := len(rs)
 	users, types, classes, names := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, r := range rs {

@@ -360,16 +360,15 @@ func (s *Store) ListForRecipients(ctx context.Context, rs []domain.Recipient) ([
 	return subs, skipped, nil
 }
 
-// recipientOf is the recipient rs names sub's user and role as (a muted
-// one, when named twice).
+// recipientOf is the recipient rs names sub's user and role as (rs holds
+// each user and role once: distinctRecipients).
 func recipientOf(rs []domain.Recipient, sub domain.Subscription) domain.Recipient {
-	var found domain.Recipient
 	for _, r := range rs {
-		if r.UserID == sub.UserID && r.UserType == sub.UserType && (found.UserID == "" || r.Pref.Name != "") {
-			found = r
+		if r.UserID == sub.UserID && r.UserType == sub.UserType {
+			return r
 		}
 	}
-	return found
+	return domain.Recipient{}
 }
 
 // Get returns one subscription by ID, or domain.ErrNotFound.
